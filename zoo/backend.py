@@ -1,0 +1,68 @@
+"""Import Keras and TensorFlow once, late and quietly.
+
+TensorFlow takes seconds to import and writes C++ log lines to the terminal,
+some of them before its logging is even set up (so no environment variable
+silences them). zoo imports it only when a command needs it, with its log
+level raised and, for the duration of the import, file descriptor 2 pointed at
+/dev/null. Set ZOO_VERBOSE=1 to see everything TensorFlow prints.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+
+_QUIET_ENV = {
+    # hide C++ INFO, WARNING and ERROR lines (a CPU-only machine logs a failed cuInit as an
+    # ERROR); real failures still surface as Python exceptions
+    "TF_CPP_MIN_LOG_LEVEL": "3",
+}
+
+
+def _verbose() -> bool:
+    return os.environ.get("ZOO_VERBOSE", "") not in ("", "0", "false", "False")
+
+
+def quiet_environment() -> None:
+    """Set TensorFlow's logging variables unless the user already set them."""
+    if _verbose():
+        return
+    for key, value in _QUIET_ENV.items():
+        os.environ.setdefault(key, value)
+
+
+@contextlib.contextmanager
+def _stderr_silenced():
+    """Point fd 2 at /dev/null; Python-level errors still propagate normally."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):  # no real fd 2 (some test runners)
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def keras():
+    """Return the `keras` module, importing TensorFlow quietly the first time."""
+    if "keras" not in sys.modules or "tensorflow" not in sys.modules:
+        quiet_environment()
+        if _verbose():
+            import keras as _keras  # noqa: F401
+        else:
+            with _stderr_silenced():
+                import tensorflow  # noqa: F401
+                import keras as _keras  # noqa: F401
+            import absl.logging
+
+            absl.logging.set_verbosity(absl.logging.ERROR)
+            tensorflow.get_logger().setLevel("ERROR")
+    return sys.modules["keras"]

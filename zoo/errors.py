@@ -1,0 +1,43 @@
+"""The exceptions zoo raises for a user's mistake or a failed operation.
+
+Every message says what was wrong and what to do about it, in one line. The
+command line turns a `usage` error into exit code 2 and any other into exit
+code 1; the Python API lets them propagate.
+"""
+
+from __future__ import annotations
+
+
+class ZooError(Exception):
+    """Base class of every error zoo raises on purpose."""
+
+    usage = False  # True: the user asked for something invalid (exit code 2)
+
+
+class ConfigError(ZooError, ValueError):
+    """An invalid argument: an unknown keyword, a wrong type, a size out of range."""
+
+    usage = True
+
+
+class UnknownModelError(ConfigError, KeyError):
+    """A model name that is not in the registry."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class ModelLoadError(ZooError):
+    """A model file or run folder that cannot be read."""
+
+
+class SummaryError(ZooError):
+    """A model that cannot be summarized (not built, no inputs)."""
+
+
+class DataError(ZooError):
+    """Missing or corrupt data."""
+
+
+class ExportError(ZooError):
+    """An export that failed or did not match the trained model."""

@@ -1,0 +1,249 @@
+"""The classic small networks, one builder function each.
+
+Layers are named after the blocks of the paper or tutorial they reproduce, so
+that `zoo summary` reads like the paper. Models take normalized inputs (pixels
+scaled to [0, 1], token ids); preprocessing belongs to the data pipeline and
+is recorded with a trained run.
+"""
+
+from __future__ import annotations
+
+from zoo.backend import keras as _keras
+from zoo.errors import ConfigError
+from zoo.geometry import window_of
+from zoo.registry import register_model
+
+def _too_small(model: str, input_shape, layers, argument: str) -> None:
+    """Refuse an input that the conv/pool stack shrinks to nothing, naming the layer."""
+    sizes = tuple(input_shape[:-1]) if len(input_shape) > 1 else tuple(input_shape)
+
+    def first_failure(dims):
+        for layer in layers:
+            kind = type(layer).__name__
+            if kind == "Flatten" or kind.startswith("Global"):  # no spatial axes after this
+                return None
+            window = window_of(layer)
+            if window is not None:
+                out = window.output(dims)
+                if min(out) < 1:
+                    return layer, window, dims, out
+                dims = out
+        return None
+
+    failure = first_failure(sizes)
+    if failure is None:
+        return
+    layer, window, dims, out = failure
+    n = next(n for n in range(1, 1 << 16) if first_failure((n,) * len(sizes)) is None)
+    smallest = (n,) * len(sizes)
+    x = "×".join
+    given = tuple(input_shape) if argument == "input_shape" else input_shape[0]
+    raise ConfigError(
+        f"{model}: {argument} {given} is too small: layer {layer.name} "
+        f"({type(layer).__name__}, {x(map(str, window.kernel))} window, {window.padding} padding) "
+        f"gets {x(map(str, dims))}, which its window does not fit; use at least {x(map(str, smallest))}"
+    )
+
+
+def _sequential(name: str, input_shape, layers, *, dtype: str = "float32", argument="input_shape"):
+    keras = _keras()
+    _too_small(name, input_shape, layers, argument)
+    return keras.Sequential([keras.Input(shape=tuple(input_shape), dtype=dtype), *layers], name=name)
+
+
+def _image_shape(model: str, input_shape) -> tuple[int, int, int]:
+    if len(input_shape) != 3:
+        raise ConfigError(
+            f"{model}: input_shape must be (height, width, channels), got {tuple(input_shape)}"
+        )
+    return tuple(input_shape)
+
+
+def _head(num_classes: int, name: str = "output"):
+    """Softmax over the classes, kept in float32 under mixed precision."""
+    layers = _keras().layers
+    return layers.Dense(num_classes, activation="softmax", dtype="float32", name=name)
+
+
+@register_model(
+    "lenet5",
+    aliases=("lenet",),
+    task="image classification",
+    dataset="mnist",
+    reference="LeCun et al. 1998, Gradient-based learning applied to document recognition",
+    minimums={"num_classes": 2},
+)
+def lenet5(
+    input_shape: tuple[int, ...] = (28, 28, 1),
+    num_classes: int = 10,
+    classic: bool = False,
+):
+    """LeNet-5 (LeCun, Bottou, Bengio & Haffner, Proc. IEEE 1998).
+
+    C1 (6 maps, 5×5, same padding so that a 28×28 MNIST digit plays the
+    paper's 32×32 padded input) → S2 (2×2 subsampling) → C3 (16 maps, 5×5)
+    → S4 → C5 (120 units; in the paper a 5×5 convolution over a 5×5 map, that
+    is a fully connected layer) → F6 (84) → output.
+
+    Args:
+        input_shape: (height, width, channels) of the input images.
+        num_classes: number of output classes.
+        classic: the 1998 variant, tanh activations and average pooling;
+            otherwise ReLU and max pooling. Same parameter count.
+    """
+    layers = _keras().layers
+    input_shape = _image_shape("lenet5", input_shape)
+    act = "tanh" if classic else "relu"
+    pool = layers.AveragePooling2D if classic else layers.MaxPooling2D
+    stack = [
+        layers.Conv2D(6, 5, padding="same", activation=act, name="c1"),
+        pool(2, name="s2"),
+        layers.Conv2D(16, 5, padding="valid", activation=act, name="c3"),
+        pool(2, name="s4"),
+        layers.Flatten(name="flatten"),
+        layers.Dense(120, activation=act, name="c5"),
+        layers.Dense(84, activation=act, name="f6"),
+        _head(num_classes),
+    ]
+    return _sequential("lenet5", input_shape, stack)
+
+
+@register_model(
+    "mnist_cnn",
+    task="image classification",
+    dataset="mnist",
+    reference="Keras example 'Simple MNIST convnet' (keras.io/examples/vision/mnist_convnet)",
+    minimums={"num_classes": 2},
+)
+def mnist_cnn(input_shape: tuple[int, ...] = (28, 28, 1), num_classes: int = 10):
+    """A two-block MNIST convnet: [Conv2D 3×3 + ReLU + MaxPool 2] × (32, 64 filters) → softmax.
+
+    Args:
+        input_shape: (height, width, channels) of the input images.
+        num_classes: number of output classes.
+    """
+    layers = _keras().layers
+    input_shape = _image_shape("mnist_cnn", input_shape)
+    stack = [
+        layers.Conv2D(32, 3, padding="same", activation="relu", name="conv1"),
+        layers.MaxPooling2D(2, name="pool1"),
+        layers.Conv2D(64, 3, padding="same", activation="relu", name="conv2"),
+        layers.MaxPooling2D(2, name="pool2"),
+        layers.Flatten(name="flatten"),
+        _head(num_classes),
+    ]
+    return _sequential("mnist_cnn", input_shape, stack)
+
+
+@register_model(
+    "mnist_cnn_dropout",
+    task="image classification",
+    dataset="mnist",
+    reference="Srivastava et al. 2014, Dropout: a simple way to prevent neural networks from overfitting",
+    minimums={"num_classes": 2},
+)
+def mnist_cnn_dropout(
+    input_shape: tuple[int, ...] = (28, 28, 1),
+    num_classes: int = 10,
+    dropout: float = 0.25,
+    head_dropout: float = 0.5,
+):
+    """An MNIST convnet regularized with dropout after every block and before the classifier.
+
+    Conv2D(32, 5×5) → MaxPool → Dropout → Conv2D(32, 3×3) → MaxPool → Dropout
+    → Dense 1024 → Dropout → softmax (valid padding, ReLU).
+
+    Args:
+        input_shape: (height, width, channels) of the input images.
+        num_classes: number of output classes.
+        dropout: dropout rate after each convolution block.
+        head_dropout: dropout rate before the output layer.
+    """
+    layers = _keras().layers
+    input_shape = _image_shape("mnist_cnn_dropout", input_shape)
+    stack = [
+        layers.Conv2D(32, 5, activation="relu", name="conv1"),
+        layers.MaxPooling2D(2, name="pool1"),
+        layers.Dropout(dropout, name="drop1"),
+        layers.Conv2D(32, 3, activation="relu", name="conv2"),
+        layers.MaxPooling2D(2, name="pool2"),
+        layers.Dropout(dropout, name="drop2"),
+        layers.Flatten(name="flatten"),
+        layers.Dense(1024, activation="relu", name="fc1"),
+        layers.Dropout(head_dropout, name="drop3"),
+        _head(num_classes),
+    ]
+    return _sequential("mnist_cnn_dropout", input_shape, stack)
+
+
+@register_model(
+    "text_cnn",
+    task="text classification",
+    dataset="imdb",
+    reference="Keras example 'Text classification from scratch' (keras.io/examples/nlp/text_classification_from_scratch)",
+    minimums={"num_classes": 2, "vocab_size": 2},
+)
+def text_cnn(
+    vocab_size: int = 20_000,
+    sequence_length: int = 500,
+    num_classes: int = 2,
+    embedding_dim: int = 64,
+    filters: int = 128,
+    kernel_size: int = 5,
+    hidden_units: int = 64,
+):
+    """A 1-D convolutional text classifier over token ids.
+
+    Embedding → Conv1D + ReLU → GlobalAveragePooling1D → Dense + ReLU → a
+    sigmoid unit for two classes, a softmax for more.
+
+    Args:
+        vocab_size: number of token ids, padding (0) and out-of-vocabulary (1) included.
+        sequence_length: tokens per example (texts are padded or cut to it).
+        num_classes: number of classes; 2 gives one sigmoid output.
+        embedding_dim: size of the token embeddings.
+        filters: number of Conv1D filters.
+        kernel_size: width of the Conv1D window, in tokens.
+        hidden_units: size of the hidden Dense layer.
+    """
+    layers = _keras().layers
+    binary = num_classes == 2
+    stack = [
+        layers.Embedding(vocab_size, embedding_dim, name="embedding"),
+        layers.Conv1D(filters, kernel_size, activation="relu", name="conv"),
+        layers.GlobalAveragePooling1D(name="pool"),
+        layers.Dense(hidden_units, activation="relu", name="hidden"),
+        layers.Dense(1, activation="sigmoid", dtype="float32", name="output")
+        if binary
+        else _head(num_classes),
+    ]
+    return _sequential(
+        "text_cnn", (sequence_length,), stack, dtype="int32", argument="sequence_length"
+    )
+
+
+@register_model(
+    "image_cnn",
+    task="image classification",
+    reference="Chollet, Deep Learning with Python (2017), ch. 5: a small convnet trained from scratch",
+    minimums={"num_classes": 2},
+)
+def image_cnn(input_shape: tuple[int, ...] = (150, 150, 3), num_classes: int = 3):
+    """A small image convnet: [Conv2D 3×3 + ReLU + MaxPool 2] × (64, 128 filters) → Dense 512 → softmax.
+
+    Args:
+        input_shape: (height, width, channels) of the input images.
+        num_classes: number of output classes.
+    """
+    layers = _keras().layers
+    input_shape = _image_shape("image_cnn", input_shape)
+    stack = [
+        layers.Conv2D(64, 3, activation="relu", name="conv1"),
+        layers.MaxPooling2D(2, name="pool1"),
+        layers.Conv2D(128, 3, activation="relu", name="conv2"),
+        layers.MaxPooling2D(2, name="pool2"),
+        layers.Flatten(name="flatten"),
+        layers.Dense(512, activation="relu", name="fc1"),
+        _head(num_classes),
+    ]
+    return _sequential("image_cnn", input_shape, stack)

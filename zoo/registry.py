@@ -1,0 +1,148 @@
+"""The model registry: a decorator, `list_models(pattern)` and `create_model(name, **overrides)`.
+
+Registering a model imports nothing heavy: builders import Keras when called,
+so listing names stays instant.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import inspect
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from zoo.errors import ConfigError, UnknownModelError
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    builder: Callable[..., Any]
+    task: str  # "image classification", "text classification"
+    reference: str  # the paper or tutorial it reproduces
+    dataset: str | None = None  # what `zoo train` uses when no --data is given
+    aliases: tuple[str, ...] = ()
+    minimums: dict[str, float] = field(default_factory=dict)  # smallest allowed value per argument
+
+    @property
+    def defaults(self) -> dict[str, Any]:
+        """The builder's keyword arguments and their default values."""
+        return {
+            p.name: p.default
+            for p in inspect.signature(self.builder).parameters.values()
+            if p.default is not inspect.Parameter.empty
+        }
+
+    def validate(self, overrides: dict[str, Any]) -> dict[str, Any]:
+        """Check overrides against the builder's signature; return the full argument set."""
+        defaults = self.defaults
+        hints = typing.get_type_hints(self.builder)
+        for key, value in overrides.items():
+            if key not in defaults:
+                close = difflib.get_close_matches(key, list(defaults), n=1)
+                hint = f"did you mean '{close[0]}'? " if close else ""
+                raise ConfigError(
+                    f"{self.name} has no argument '{key}'; {hint}it takes: {', '.join(defaults)}"
+                )
+            _check_value(self.name, key, value, hints.get(key), self.minimums.get(key))
+        return {**defaults, **overrides}
+
+
+def _check_value(model: str, key: str, value: Any, hint: Any, minimum: float | None) -> None:
+    where = f"{model}: {key}"
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where} must be true or false, got {value!r}")
+    elif hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where} must be a whole number, got {value!r}")
+        low = 1 if minimum is None else minimum
+        if value < low:
+            raise ConfigError(f"{where} must be at least {low:g}, got {value}")
+    elif hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where} must be a number, got {value!r}")
+        if not 0 <= value < 1:
+            raise ConfigError(f"{where} must be in [0, 1), got {value}")
+    elif typing.get_origin(hint) is tuple:
+        if not isinstance(value, (tuple, list)) or not value or not all(
+            isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value
+        ):
+            raise ConfigError(f"{where} must be a sequence of positive whole numbers, got {value!r}")
+
+
+_MODELS: dict[str, ModelEntry] = {}
+_ALIASES: dict[str, str] = {}
+
+
+def register_model(
+    name: str,
+    *,
+    task: str,
+    reference: str,
+    dataset: str | None = None,
+    aliases: tuple[str, ...] = (),
+    minimums: dict[str, float] | None = None,
+):
+    """Decorator: add a builder function to the registry under `name` (and `aliases`)."""
+
+    def wrap(builder):
+        for key in (name, *aliases):
+            if key in _MODELS or key in _ALIASES:
+                raise ValueError(f"model name {key!r} is registered twice")
+        _MODELS[name] = ModelEntry(name, builder, task, reference, dataset, tuple(aliases), minimums or {})
+        _ALIASES.update({alias: name for alias in aliases})
+        return builder
+
+    return wrap
+
+
+def _load_builtin() -> None:
+    import zoo.models  # noqa: F401  (registers the built-in models)
+
+
+def list_models(pattern: str = "*") -> list[str]:
+    """Registered model names matching a shell-style wildcard (an alias matches its model)."""
+    _load_builtin()
+    pattern = pattern.lower()
+    return sorted(
+        name
+        for name, entry in _MODELS.items()
+        if any(fnmatch.fnmatchcase(key, pattern) for key in (name, *entry.aliases))
+    )
+
+
+def get_entry(name: str) -> ModelEntry:
+    """The registry entry of a model name or alias; UnknownModelError suggests close names."""
+    _load_builtin()
+    if not isinstance(name, str):
+        raise ConfigError(f"a model name must be a string, got {name!r}")
+    key = name.strip().lower().replace("-", "_")
+    key = _ALIASES.get(key, key)
+    if key in _MODELS:
+        return _MODELS[key]
+    known = [*_MODELS, *_ALIASES]
+    close = difflib.get_close_matches(key, known, n=3, cutoff=0.5)
+    hint = f"did you mean {', '.join(close)}? " if close else ""
+    raise UnknownModelError(
+        f"unknown model '{name}'; {hint}'zoo list' shows the {len(_MODELS)} models: {', '.join(sorted(_MODELS))}"
+    )
+
+
+def create_model(name: str, **overrides: Any):
+    """Build a fresh, untrained `keras.Model` from the registry.
+
+    Args:
+        name: a registry name or alias (`"lenet"`, `"mnist_cnn"`...).
+        **overrides: keyword arguments of the model's builder (`num_classes=`,
+            `input_shape=`...), checked before anything is built.
+
+    Raises:
+        UnknownModelError: no such model.
+        ConfigError: an unknown keyword, a wrong type, a size out of range, or
+            an input too small for the layer stack.
+    """
+    entry = get_entry(name)
+    return entry.builder(**entry.validate(overrides))
