@@ -21,7 +21,7 @@ from zoo.errors import (
 )
 from zoo.registry import create_model, get_entry, list_models, register_model
 
-_LAZY = {"summarize": "zoo.summary", "load_model": "zoo.summary"}
+_LAZY = {"summarize": "zoo.summary", "model_table": "zoo.summary", "load_model": "zoo.runs"}
 
 
 def __getattr__(name):  # PEP 562: heavy parts of the API load on first use
@@ -45,6 +45,7 @@ __all__ = [
     "get_entry",
     "list_models",
     "load_model",
+    "model_table",
     "register_model",
     "summarize",
 ]

@@ -45,10 +45,13 @@ def _too_small(model: str, input_shape, layers, argument: str) -> None:
     )
 
 
-def _sequential(name: str, input_shape, layers, *, dtype: str = "float32", argument="input_shape"):
+def _chain(name: str, input_shape, layers, *, dtype: str = "float32", argument="input_shape"):
     keras = _keras()
     _too_small(name, input_shape, layers, argument)
-    return keras.Sequential([keras.Input(shape=tuple(input_shape), dtype=dtype), *layers], name=name)
+    inputs = x = keras.Input(shape=tuple(input_shape), dtype=dtype, name="input")
+    for layer in layers:
+        x = layer(x)
+    return keras.Model(inputs, x, name=name)
 
 
 def _image_shape(model: str, input_shape) -> tuple[int, int, int]:
@@ -68,9 +71,9 @@ def _head(num_classes: int, name: str = "output"):
 @register_model(
     "lenet5",
     aliases=("lenet",),
-    task="image classification",
+    task="image",
     dataset="mnist",
-    reference="LeCun et al. 1998, Gradient-based learning applied to document recognition",
+    reference="LeCun et al. 1998",
     minimums={"num_classes": 2},
 )
 def lenet5(
@@ -105,14 +108,14 @@ def lenet5(
         layers.Dense(84, activation=act, name="f6"),
         _head(num_classes),
     ]
-    return _sequential("lenet5", input_shape, stack)
+    return _chain("lenet5", input_shape, stack)
 
 
 @register_model(
     "mnist_cnn",
-    task="image classification",
+    task="image",
     dataset="mnist",
-    reference="Keras example 'Simple MNIST convnet' (keras.io/examples/vision/mnist_convnet)",
+    reference="keras.io mnist_convnet",
     minimums={"num_classes": 2},
 )
 def mnist_cnn(input_shape: tuple[int, ...] = (28, 28, 1), num_classes: int = 10):
@@ -132,14 +135,14 @@ def mnist_cnn(input_shape: tuple[int, ...] = (28, 28, 1), num_classes: int = 10)
         layers.Flatten(name="flatten"),
         _head(num_classes),
     ]
-    return _sequential("mnist_cnn", input_shape, stack)
+    return _chain("mnist_cnn", input_shape, stack)
 
 
 @register_model(
     "mnist_cnn_dropout",
-    task="image classification",
+    task="image",
     dataset="mnist",
-    reference="Srivastava et al. 2014, Dropout: a simple way to prevent neural networks from overfitting",
+    reference="Srivastava et al. 2014",
     minimums={"num_classes": 2},
 )
 def mnist_cnn_dropout(
@@ -173,14 +176,14 @@ def mnist_cnn_dropout(
         layers.Dropout(head_dropout, name="drop3"),
         _head(num_classes),
     ]
-    return _sequential("mnist_cnn_dropout", input_shape, stack)
+    return _chain("mnist_cnn_dropout", input_shape, stack)
 
 
 @register_model(
     "text_cnn",
-    task="text classification",
+    task="text",
     dataset="imdb",
-    reference="Keras example 'Text classification from scratch' (keras.io/examples/nlp/text_classification_from_scratch)",
+    reference="keras.io text_classification_from_scratch",
     minimums={"num_classes": 2, "vocab_size": 2},
 )
 def text_cnn(
@@ -217,15 +220,15 @@ def text_cnn(
         if binary
         else _head(num_classes),
     ]
-    return _sequential(
+    return _chain(
         "text_cnn", (sequence_length,), stack, dtype="int32", argument="sequence_length"
     )
 
 
 @register_model(
     "image_cnn",
-    task="image classification",
-    reference="Chollet, Deep Learning with Python (2017), ch. 5: a small convnet trained from scratch",
+    task="image",
+    reference="Chollet 2017, DLwP ch. 5",
     minimums={"num_classes": 2},
 )
 def image_cnn(input_shape: tuple[int, ...] = (150, 150, 3), num_classes: int = 3):
@@ -246,4 +249,4 @@ def image_cnn(input_shape: tuple[int, ...] = (150, 150, 3), num_classes: int = 3
         layers.Dense(512, activation="relu", name="fc1"),
         _head(num_classes),
     ]
-    return _sequential("image_cnn", input_shape, stack)
+    return _chain("image_cnn", input_shape, stack)

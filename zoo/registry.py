@@ -20,8 +20,8 @@ from zoo.errors import ConfigError, UnknownModelError
 class ModelEntry:
     name: str
     builder: Callable[..., Any]
-    task: str  # "image classification", "text classification"
-    reference: str  # the paper or tutorial it reproduces
+    task: str  # what it classifies: "image" or "text"
+    reference: str  # short citation of the paper or tutorial it reproduces
     dataset: str | None = None  # what `zoo train` uses when no --data is given
     aliases: tuple[str, ...] = ()
     minimums: dict[str, float] = field(default_factory=dict)  # smallest allowed value per argument
@@ -124,7 +124,7 @@ def get_entry(name: str) -> ModelEntry:
     if key in _MODELS:
         return _MODELS[key]
     known = [*_MODELS, *_ALIASES]
-    close = difflib.get_close_matches(key, known, n=3, cutoff=0.5)
+    close = difflib.get_close_matches(key, known, n=3, cutoff=0.6)
     hint = f"did you mean {', '.join(close)}? " if close else ""
     raise UnknownModelError(
         f"unknown model '{name}'; {hint}'zoo list' shows the {len(_MODELS)} models: {', '.join(sorted(_MODELS))}"

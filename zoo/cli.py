@@ -1,0 +1,192 @@
+"""The `zoo` command line: a thin Click layer over the Python API.
+
+Nothing heavy is imported at module level, so `zoo --help` answers at once;
+TensorFlow loads when a command needs a model.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from zoo._version import __version__
+from zoo.errors import ZooError
+
+
+class OneLineUsageError(click.ClickException):
+    """A usage mistake found by zoo itself: `Error: ...` on one line, exit code 2."""
+
+    exit_code = 2
+
+
+class ZooGroup(click.Group):
+    """Turns zoo's own exceptions into `Error: ...` with exit code 1 (runtime) or 2 (usage)."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except ZooError as exc:
+            error = OneLineUsageError if exc.usage else click.ClickException
+            raise error(str(exc)) from None
+
+
+def _echo_json(document) -> None:
+    click.echo(json.dumps(document, indent=2))
+
+
+def _console():
+    from rich.console import Console
+
+    # A pipe or file gets the whole table rather than one cut to 80 columns.
+    return Console(soft_wrap=False, width=None if sys.stdout.isatty() else 240)
+
+
+def _table(title: str, columns):
+    """A compact rich table; columns are (header, justify) pairs."""
+    from rich import box
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
+    for header, justify in columns:
+        table.add_column(header, justify=justify, no_wrap=justify == "right")
+    return table
+
+
+def _shape(shape) -> str:
+    if shape is None:
+        return "-"
+    if shape and isinstance(shape[0], list):
+        return ", ".join(_shape(s) for s in shape)
+    return "×".join("?" if d is None else str(d) for d in shape) or "scalar"
+
+
+def _count(n) -> str:
+    return "-" if n is None else f"{n:,}"
+
+
+def _axes(values) -> str:
+    """Per-axis values, one number when they agree: [2, 2] -> '2'."""
+    if values is None:
+        return "-"
+    return str(values[0]) if len(set(values)) == 1 else "×".join(map(str, values))
+
+
+@click.group(cls=ZooGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", "-V", prog_name="zoo")
+def main():
+    """Classic small networks in Keras 3: list, summarize, train and export them.
+
+    \b
+    Example:
+      zoo list                      the models, with parameters and MACs
+      zoo summary lenet             LeNet-5 layer by layer: shapes, MACs, receptive fields
+      zoo summary lenet --json      the same as one JSON document
+
+    Set ZOO_DATA_DIR to the folder that holds the datasets, ZOO_HOME to where
+    runs are written (default ./saved_models), ZOO_VERBOSE=1 to see TensorFlow's logs.
+    """
+
+
+@main.command("list")
+@click.argument("pattern", default="*")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of a table.")
+def list_cmd(pattern: str, as_json: bool):
+    """List the models whose name matches PATTERN (shell wildcards, e.g. 'mnist*').
+
+    Each row: name, task, input shape, classes, parameters, MACs and the paper
+    or tutorial the model reproduces. A pattern that matches nothing prints an
+    empty table.
+    """
+    from zoo.summary import model_table
+
+    rows = model_table(pattern)
+    if as_json:
+        _echo_json(rows)
+        return
+    _print_models(rows, title=f"zoo models matching '{pattern}'" if pattern != "*" else "zoo models")
+
+
+def _print_models(rows, *, title: str, sizes: bool = False) -> None:
+    columns = [("name", "left"), ("task", "left"), ("input", "left"), ("classes", "right"),
+               ("params", "right"), ("MACs", "right")]
+    columns += [("fp32 KB", "right"), ("int8 KB", "right")] if sizes else [("reference", "left")]
+    table = _table(title, columns)
+    for row in rows:
+        name = row["name"] + (f" ({', '.join(row['aliases'])})" if row["aliases"] else "")
+        cells = [name, row["task"], _shape(row["input_shape"]), str(row["num_classes"]),
+                 _count(row["params"]), _count(row["macs"])]
+        if sizes:
+            cells += [f"{row['weights_kb']['float32']:,.1f}", f"{row['weights_kb']['int8']:,.1f}"]
+        else:
+            cells.append(row["reference"])
+        table.add_row(*cells)
+    _console().print(table)
+
+
+@main.command("summary")
+@click.argument("target", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of a table.")
+def summary_cmd(target: str | None, as_json: bool):
+    """Show a model layer by layer: output shapes, parameters, MACs, receptive fields.
+
+    TARGET is a model name (lenet5), a .keras file, or a run folder or run
+    name under the output folder. Without TARGET, one row per model with its
+    weight size at float32 and int8.
+
+    \b
+    Example:
+      zoo summary lenet
+      zoo summary saved_models/lenet5/model.keras --json
+    """
+    if target is None:
+        from zoo.summary import model_table
+
+        rows = model_table()
+        if as_json:
+            _echo_json(rows)
+        else:
+            _print_models(rows, title="zoo models", sizes=True)
+        return
+
+    from zoo.runs import resolve_model
+    from zoo.summary import summarize
+
+    report = summarize(resolve_model(target))
+    if as_json:
+        _echo_json(report.to_dict())
+        return
+    _print_summary(report)
+
+
+def _print_summary(report) -> None:
+    table = _table(
+        f"{report.model}: input {_shape(report.input_shape)}",
+        [("layer", "left"), ("type", "left"), ("output", "left"), ("params", "right"),
+         ("MACs", "right"), ("kernel", "left"), ("stride", "right"), ("padding", "left"),
+         ("dilation", "right"), ("RF", "right"), ("jump", "right")],
+    )
+    for layer in report.layers:
+        table.add_row(layer.name, layer.type, _shape(layer.output_shape), _count(layer.params),
+                      _count(layer.macs), _shape(layer.kernel), _axes(layer.strides),
+                      layer.padding or "-", _axes(layer.dilation), _shape(layer.receptive_field),
+                      _axes(layer.jump))
+    console = _console()
+    console.print(table)
+    kb = report.weights_kb
+    largest = report.largest_activation
+    console.print(
+        f"params: {report.params:,} (trainable {report.trainable_params:,}, "
+        f"non-trainable {report.non_trainable_params:,})\n"
+        f"MACs: {_count(report.macs)}\n"
+        f"weights: {kb['float32']:,.1f} KB float32, {kb['int8']:,.1f} KB int8\n"
+        + (f"largest activation: {largest['layer']} {_shape(largest['shape'])} = "
+           f"{largest['elements']:,} values ({largest['kb_float32']:,.1f} KB float32)"
+           if largest else "largest activation: -"),
+        highlight=False,
+    )
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

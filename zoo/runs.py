@@ -1,0 +1,76 @@
+"""Where runs live, and turning a name or a path into a Keras model.
+
+A run is a folder `<output>/<run>/` holding `model.keras` and what training
+wrote beside it. The output folder is `$ZOO_HOME`, or `saved_models/` in the
+current directory.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from zoo.errors import ConfigError, ModelLoadError, UnknownModelError
+
+MODEL_FILE = "model.keras"
+_RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def output_root(out: str | os.PathLike | None = None) -> Path:
+    """The folder runs are written to: `out`, else `$ZOO_HOME`, else `./saved_models`."""
+    return Path(out or os.environ.get("ZOO_HOME") or "saved_models")
+
+
+def run_dir(name: str, out: str | os.PathLike | None = None) -> Path:
+    """The folder of run `name`; a name that could escape the output folder is refused."""
+    if not isinstance(name, str) or not _RUN_NAME.match(name) or ".." in name:
+        raise ConfigError(
+            f"invalid run name {name!r}: use letters, digits, '.', '_' and '-' "
+            "(no '/', no '..', at most 128 characters)"
+        )
+    return output_root(out) / name
+
+
+def load_model(path: str | os.PathLike, *, safe_mode: bool = True):
+    """Load a `.keras` file, or the `model.keras` of a run folder, without running untrusted code.
+
+    Raises:
+        ModelLoadError: missing, unreadable or unsafe file.
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / MODEL_FILE
+    if not path.is_file():
+        raise ModelLoadError(f"no model file at {path}")
+    if path.suffix != ".keras":
+        raise ModelLoadError(f"{path} is not a Keras 3 model file (.keras)")
+    from zoo.backend import keras
+
+    try:
+        return keras().saving.load_model(path, compile=False, safe_mode=safe_mode)
+    except Exception as exc:  # Keras raises many types for a bad file
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "safe_mode" in str(exc):
+            reason = "it holds Python code (a Lambda layer) that safe mode refuses to run"
+        raise ModelLoadError(f"cannot load {path}: {reason}") from exc
+
+
+def resolve_model(target: str, *, out: str | os.PathLike | None = None):
+    """A model from a path (`.keras` file or run folder), a registry name, or a run name, in that order."""
+    from zoo.registry import create_model, get_entry
+
+    path = Path(target)
+    if path.suffix == ".keras" or os.sep in target or path.is_dir():
+        return load_model(path)
+    try:
+        entry = get_entry(target)
+    except UnknownModelError as exc:
+        try:
+            run = run_dir(target, out)
+        except ConfigError:
+            raise exc from None
+        if (run / MODEL_FILE).is_file():
+            return load_model(run)
+        raise UnknownModelError(f"{exc} (and no run '{target}' under {output_root(out)}/)") from None
+    return create_model(entry.name)

@@ -1,0 +1,369 @@
+"""Per-layer analysis of a Keras model: shapes, parameters, MACs and receptive fields.
+
+`summarize(model)` walks the model's graph (nested Sequential and Functional
+models included) and returns a `ModelSummary`, the data behind
+`zoo summary --json`. Conventions (see DESIGN.md):
+
+* shapes leave out the batch axis;
+* `macs` counts the multiply-accumulates of convolution and dense layers;
+  bias adds, activations, normalization and pooling count 0; a layer the
+  analysis does not know gets None, and so does the model's total;
+* `receptive_field` and `jump` are per spatial axis, in input positions; a
+  layer whose geometry the analysis cannot follow gets None, never a guess.
+  After Flatten each unit still sees one position's field (`jump` None); a
+  Dense layer or global pooling over the positions then sees all of them.
+
+Layers are recognised by class name along their MRO, so subclasses of Keras
+layers are followed too; nothing here imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from zoo.errors import SummaryError
+from zoo.geometry import Field, padding_amount, window_of
+
+# Layers that act on each position independently: the geometry passes through.
+_POINTWISE = {
+    "Activation", "ActivityRegularization", "AlphaDropout", "BatchNormalization", "Dropout",
+    "ELU", "GaussianDropout", "GaussianNoise", "Identity", "LeakyReLU", "Masking",
+    "Normalization", "PReLU", "ReLU", "Rescaling", "SpatialDropout1D",
+    "SpatialDropout2D", "SpatialDropout3D",
+}
+_LAST_AXIS = {"LayerNormalization", "UnitNormalization", "Softmax"}  # pointwise only on axis -1
+_MERGES = {"Add", "Average", "Concatenate", "Maximum", "Minimum", "Multiply", "Subtract"}
+_NO_MACS = _POINTWISE | _LAST_AXIS | _MERGES | {
+    "BasePooling", "BaseGlobalPooling", "Cropping1D", "Cropping2D", "Cropping3D", "Embedding",
+    "Flatten", "InputLayer", "Permute", "RepeatVector", "Reshape", "UpSampling1D",
+    "UpSampling2D", "UpSampling3D", "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D",
+}
+
+
+@dataclass(frozen=True)
+class _Geo:
+    """What one position of a tensor sees of the model's input."""
+
+    kind: str  # "grid": spatial axes lead the shape; "flat": a flattened grid; "global": no grid
+    fields: tuple[Field, ...]
+    extent: tuple[int, ...] = ()  # "flat": positions per axis that were flattened
+
+    def collapse(self) -> "_Geo | None":
+        """A unit that sees every position (Dense after Flatten)."""
+        if self.kind == "flat":
+            return _Geo("global", tuple(f.covering(n) for f, n in zip(self.fields, self.extent)))
+        return self
+
+
+@dataclass
+class LayerInfo:
+    name: str
+    type: str
+    output_shape: list | None
+    params: int
+    macs: int | None
+    kernel: list | None = None
+    strides: list | None = None
+    padding: str | None = None
+    dilation: list | None = None
+    receptive_field: list | None = None
+    jump: list | None = None
+
+    @property
+    def activation_size(self) -> int | None:
+        shape = self.output_shape
+        if not shape or isinstance(shape[0], list) or any(d is None for d in shape):
+            return None
+        return math.prod(shape)
+
+
+@dataclass
+class ModelSummary:
+    model: str
+    input_shape: list
+    params: int
+    trainable_params: int
+    macs: int | None
+    layers: list[LayerInfo] = field(default_factory=list)
+    non_trainable_params: int = 0
+
+    @property
+    def weights_kb(self) -> dict[str, float]:
+        """Weight storage at float32 (4 bytes) and int8 (1 byte) per parameter, in KB."""
+        return {"float32": round(self.params * 4 / 1024, 1), "int8": round(self.params / 1024, 1)}
+
+    @property
+    def largest_activation(self) -> dict | None:
+        sized = [layer for layer in self.layers if layer.activation_size is not None]
+        if not sized:
+            return None
+        top = max(sized, key=lambda layer: layer.activation_size)
+        return {
+            "layer": top.name,
+            "shape": top.output_shape,
+            "elements": top.activation_size,
+            "kb_float32": round(top.activation_size * 4 / 1024, 1),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """The `zoo summary --json` document."""
+        return {
+            "model": self.model,
+            "input_shape": self.input_shape,
+            "params": self.params,
+            "trainable_params": self.trainable_params,
+            "non_trainable_params": self.non_trainable_params,
+            "macs": self.macs,
+            "weights_kb": self.weights_kb,
+            "largest_activation": self.largest_activation,
+            "layers": [asdict(layer) for layer in self.layers],
+        }
+
+
+def _kinds(op) -> set[str]:
+    return {cls.__name__ for cls in type(op).__mro__}
+
+
+def _shape(tensor) -> list:
+    return [None if d is None else int(d) for d in tuple(tensor.shape)[1:]]
+
+
+def _number(x: float) -> int | float:
+    return int(x) if float(x).is_integer() else x
+
+
+def _input_geo(tensor) -> _Geo | None:
+    """Channels-last inputs: every axis but the last is spatial; rank-1 integer ids are a sequence."""
+    shape = _shape(tensor)
+    dtype = str(getattr(tensor, "dtype", ""))
+    if len(shape) >= 2:
+        return _Geo("grid", (Field(),) * (len(shape) - 1))
+    if len(shape) == 1 and "int" in dtype:
+        return _Geo("grid", (Field(),))
+    return None
+
+
+def _spatial(shape: list, geo: _Geo) -> list:
+    return shape[: len(geo.fields)]
+
+
+def _has_channels(shape: list, geo: _Geo) -> bool:
+    return len(shape) == len(geo.fields) + 1
+
+
+def _propagate(op, kinds: set[str], geos: list, in_shapes: list, out_shape: list):
+    """The geometry of a layer's output, or None where it cannot be followed."""
+    if not geos or any(g is None for g in geos):
+        return None
+    geo, shape = geos[0], in_shapes[0]
+    name = type(op).__name__
+
+    if kinds & _MERGES:
+        if len(geos) < 2 or any(g.kind != "grid" for g in geos):
+            return geo if all(g == geo for g in geos) else None
+        if len({len(g.fields) for g in geos}) != 1:
+            return None
+        if "Concatenate" in kinds and getattr(op, "axis", -1) not in (-1, len(shape)):
+            return None
+        fields = tuple(Field.union(list(axis)) for axis in zip(*(g.fields for g in geos)))
+        return None if any(f is None for f in fields) else _Geo("grid", fields)
+
+    if len(geos) != 1:
+        return None
+    if kinds & _POINTWISE:
+        return geo
+    if kinds & _LAST_AXIS:
+        axis = getattr(op, "axis", -1)
+        axis = axis if isinstance(axis, int) else (list(axis)[0] if len(axis) == 1 else None)
+        return geo if axis in (-1, len(shape)) else None
+    if getattr(op, "data_format", "channels_last") != "channels_last":
+        return None
+
+    if kinds & {"BaseConv", "BaseDepthwiseConv", "BaseSeparableConv", "BasePooling"}:
+        window = window_of(op)
+        if window is None or geo.kind != "grid" or len(window.kernel) != len(geo.fields):
+            return None
+        sizes = _spatial(shape, geo)
+        if any(n is None for n in sizes) and window.padding == "same":
+            return None
+        fields = tuple(
+            f.conv(k, s, padding_amount(n or 0, k, s, window.padding, d)[0], d)
+            for f, n, k, s, d in zip(geo.fields, sizes, window.kernel, window.strides, window.dilation)
+        )
+        return _Geo("grid", fields)
+
+    if "BaseGlobalPooling" in kinds:
+        if geo.kind != "grid" or any(n is None for n in _spatial(shape, geo)):
+            return None
+        fields = tuple(f.covering(n) for f, n in zip(geo.fields, _spatial(shape, geo)))
+        return _Geo("grid" if getattr(op, "keepdims", False) else "global", fields)
+
+    if name.startswith(("ZeroPadding", "Cropping")):
+        pads = getattr(op, "padding", None) if name.startswith("Zero") else getattr(op, "cropping", None)
+        if geo.kind != "grid" or pads is None:
+            return None
+        pads = (tuple(pads),) if isinstance(pads[0], int) else tuple(tuple(p) for p in pads)
+        if len(pads) != len(geo.fields):
+            return None
+        sign = -1 if name.startswith("Zero") else 1
+        return _Geo("grid", tuple(f.shift(sign * p[0]) for f, p in zip(geo.fields, pads)))
+
+    if name == "Flatten":
+        if geo.kind != "grid":
+            return geo
+        sizes = _spatial(shape, geo)
+        if any(n is None for n in sizes):
+            return None
+        return _Geo("flat", geo.fields, tuple(sizes))
+
+    if name == "Dense":
+        if geo.kind == "grid":
+            return geo if _has_channels(shape, geo) else None
+        return geo.collapse()
+
+    if name == "Embedding":
+        return geo if geo.kind == "grid" and len(shape) == len(geo.fields) else None
+
+    if name == "Reshape":
+        return geo if out_shape == shape else None
+    return None
+
+
+def _macs(op, kinds: set[str], in_shape: list | None, out_shape: list | None) -> int | None:
+    """Multiply-accumulates of one call, None when unknown."""
+
+    def size(tensor_attr: str) -> int:
+        return math.prod(getattr(op, tensor_attr).shape)
+
+    positions_out = None if not out_shape or None in out_shape[:-1] else math.prod(out_shape[:-1])
+    positions_in = None if not in_shape or None in in_shape[:-1] else math.prod(in_shape[:-1])
+    if getattr(op, "data_format", "channels_last") != "channels_last":
+        return None
+    if "BaseSeparableConv" in kinds:
+        return None if positions_out is None else positions_out * (
+            size("depthwise_kernel") + size("pointwise_kernel")
+        )
+    if kinds & {"BaseConv", "BaseDepthwiseConv"}:  # kernel: window × (in / groups or 1) × out
+        return None if positions_out is None else positions_out * size("kernel")
+    if "BaseConvTranspose" in kinds:
+        return None if positions_in is None else positions_in * size("kernel")
+    if type(op).__name__ == "Dense":
+        return None if positions_in is None else positions_in * size("kernel")
+    if kinds & _NO_MACS:
+        return 0
+    return None
+
+
+class _Walker:
+    def __init__(self):
+        self.rows: list[LayerInfo] = []
+        self._seen: set[int] = set()
+
+    def model(self, model, geos: list, prefix: str = "") -> list:
+        """Walk a (nested) model; return the geometry of its outputs."""
+        graph = getattr(model, "_functional", None) if "Sequential" in _kinds(model) else model
+        if graph is None or not hasattr(graph, "_nodes_by_depth"):
+            raise SummaryError(
+                f"model '{model.name}' is not built; build it first, e.g. model.build((None, 28, 28, 1))"
+            )
+        state = {id(t): g for t, g in zip(graph.inputs, geos)}
+        for depth in sorted(graph._nodes_by_depth, reverse=True):
+            for node in graph._nodes_by_depth[depth]:
+                if node.is_input or node.operation is None:
+                    continue
+                ins = list(node.input_tensors)
+                outs = self.node(node.operation, ins, list(node.outputs), [state.get(id(t)) for t in ins], prefix)
+                state.update({id(t): g for t, g in zip(node.outputs, outs)})
+        return [state.get(id(t)) for t in graph.outputs]
+
+    def node(self, op, ins: list, outs: list, geos: list, prefix: str) -> list:
+        kinds = _kinds(op)
+        if "Model" in kinds or "Functional" in kinds:
+            return self.model(op, geos, prefix=f"{prefix}{op.name}/")
+        in_shapes = [_shape(t) for t in ins]
+        out_shapes = [_shape(t) for t in outs]
+        out_shape = out_shapes[0] if len(out_shapes) == 1 else out_shapes
+        single_in = in_shapes[0] if len(in_shapes) == 1 else None
+        single_out = out_shapes[0] if len(out_shapes) == 1 else None
+        geo = _propagate(op, kinds, geos, in_shapes, single_out) if single_out is not None else None
+
+        params = 0
+        if "Layer" in kinds and id(op) not in self._seen:
+            self._seen.add(id(op))
+            params = int(op.count_params()) if op.built else 0
+        macs = _macs(op, kinds, single_in, single_out)
+        window = window_of(op)
+        row = LayerInfo(
+            name=f"{prefix}{op.name}",
+            type=type(op).__name__,
+            output_shape=out_shape,
+            params=params,
+            macs=macs,
+        )
+        if window is not None:
+            row.kernel, row.strides = list(window.kernel), list(window.strides)
+            row.padding, row.dilation = window.padding, list(window.dilation)
+        if geo is not None:
+            row.receptive_field = [_number(f.rf) for f in geo.fields]
+            row.jump = [_number(f.jump) for f in geo.fields] if geo.kind == "grid" else None
+        self.rows.append(row)
+        return [geo] * len(outs)
+
+
+def summarize(model) -> ModelSummary:
+    """Analyse a built Keras model layer by layer.
+
+    Args:
+        model: a built `keras.Model` (Sequential or Functional, nested models allowed).
+
+    Returns:
+        A `ModelSummary`; `.to_dict()` gives the `zoo summary --json` document.
+
+    Raises:
+        SummaryError: the model is not built or has no inputs.
+    """
+    if not getattr(model, "built", False) or not getattr(model, "inputs", None):
+        raise SummaryError(
+            f"model '{getattr(model, 'name', model)}' is not built; "
+            "build it first, e.g. model.build((None, 28, 28, 1)), or give it a keras.Input"
+        )
+    walker = _Walker()
+    walker.model(model, [_input_geo(t) for t in model.inputs])
+    shapes = [_shape(t) for t in model.inputs]
+    trainable = sum(math.prod(w.shape) for w in model.trainable_weights)
+    params = int(model.count_params())
+    macs = [row.macs for row in walker.rows]
+    return ModelSummary(
+        model=model.name,
+        input_shape=shapes[0] if len(shapes) == 1 else shapes,
+        params=params,
+        trainable_params=int(trainable),
+        non_trainable_params=params - int(trainable),
+        macs=None if None in macs else sum(macs),
+        layers=walker.rows,
+    )
+
+
+def model_table(pattern: str = "*") -> list[dict[str, Any]]:
+    """One row per registry model matching `pattern`, built with its defaults: the data of `zoo list`."""
+    from zoo.registry import create_model, get_entry, list_models
+
+    rows = []
+    for name in list_models(pattern):
+        entry = get_entry(name)
+        report = summarize(create_model(name))
+        rows.append({
+            "name": name,
+            "aliases": list(entry.aliases),
+            "task": entry.task,
+            "input_shape": report.input_shape,
+            "num_classes": entry.defaults.get("num_classes"),
+            "params": report.params,
+            "macs": report.macs,
+            "weights_kb": report.weights_kb,
+            "dataset": entry.dataset,
+            "reference": entry.reference,
+        })
+    return rows
