@@ -29,7 +29,9 @@ class ZooGroup(click.Group):
             return super().invoke(ctx)
         except ZooError as exc:
             error = OneLineUsageError if exc.usage else click.ClickException
-            raise error(str(exc)) from None
+            error = error(str(exc))
+            error.exit_code = getattr(exc, "exit_code", error.exit_code)
+            raise error from None
 
 
 def _echo_json(document) -> None:
@@ -82,7 +84,8 @@ def main():
     Example:
       zoo list                      the models, with parameters and MACs
       zoo summary lenet             LeNet-5 layer by layer: shapes, MACs, receptive fields
-      zoo summary lenet --json      the same as one JSON document
+      zoo train lenet               train LeNet-5 on MNIST into saved_models/lenet5/
+      zoo evaluate lenet5 --json    its test metrics as one JSON document
 
     Set ZOO_DATA_DIR to the folder that holds the datasets, ZOO_HOME to where
     runs are written (default ./saved_models), ZOO_VERBOSE=1 to see TensorFlow's logs.
@@ -186,6 +189,77 @@ def _print_summary(report) -> None:
            if largest else "largest activation: -"),
         highlight=False,
     )
+
+
+@main.command("train")
+@click.argument("model")
+@click.option("--data", help="Dataset name (mnist, imdb) or path: class folders, a CSV file, MNIST files. "
+              "Default: the model's dataset.")
+@click.option("--epochs", type=click.IntRange(min=1), help="Passes over the training data (default: recipe).")
+@click.option("--batch-size", type=click.IntRange(min=1), help="Examples per step (default: recipe).")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True, max=10), help="Peak learning rate (default: recipe).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same metrics on the same CPU.")
+@click.option("--name", help="Run name (default: the model name, then <model>-2, -3...).")
+@click.option("--out", type=click.Path(file_okay=False), help="Output folder (default: $ZOO_HOME or ./saved_models).")
+@click.option("--resume", is_flag=True, help="Continue an interrupted run from its last finished epoch.")
+@click.option("--patience", type=click.IntRange(min=1), help="Stop after N epochs without a better validation loss.")
+@click.option("--val-split", type=click.FloatRange(0, 1, max_open=True), default=0.1, show_default=True,
+              help="Fraction of the training data held out for validation.")
+@click.option("--limit", type=click.IntRange(min=1), help="Train on the first N training examples only.")
+@click.option("--augment", type=click.IntRange(min=0), help="Images: random shifts of up to N pixels (0: off; default: recipe).")
+@click.option("--text-column", help="CSV: the text column (default: detected).")
+@click.option("--label-column", help="CSV: the label column (default: detected).")
+@click.option("--tensorboard", is_flag=True, help="Also write TensorBoard logs to RUN/logs.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing run of the same name.")
+def train_cmd(model, **options):
+    """Train MODEL and write its run folder: model.keras, card.json, history.csv, plots.
+
+    \b
+    Example:
+      zoo train lenet                                  LeNet-5 on MNIST
+      zoo train text_cnn --data ../shared/data/bbc-news
+      zoo train lenet --epochs 2 --limit 5000 --name quick
+    """
+    from zoo.train import train
+
+    run = train(model, **{key: value for key, value in options.items() if value is not None})
+    metrics, training = run.metrics, run.card["training"]
+    click.echo(
+        f"{run.name}: test accuracy {metrics['test_accuracy']:.2%} (loss {metrics['test_loss']:.4f}) "
+        f"after {training['epochs']} epochs, {training['seconds']:.0f} s, "
+        f"{training['samples_per_second']:,.0f} samples/s -> {run.path}/"
+    )
+
+
+@main.command("evaluate")
+@click.argument("target")
+@click.option("--data", help="Evaluate on this dataset instead of the run's own.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of a table.")
+def evaluate_cmd(target, data, as_json):
+    """Test accuracy, loss, per-class precision / recall / F1 and confusion matrix of a run.
+
+    TARGET is a run name, a run folder, or a .keras file (with --data).
+    """
+    from zoo.evaluate import evaluate
+
+    report = evaluate(target, data)
+    if as_json:
+        _echo_json(report)
+        return
+    table = _table(
+        f"{report['run'] or report['model']} on {report['dataset']['name']} ({report['dataset']['split']} test split)",
+        [("class", "left"), ("precision", "right"), ("recall", "right"), ("F1", "right"), ("support", "right")],
+    )
+    for label, row in report["per_class"].items():
+        table.add_row(label, f"{row['precision']:.4f}", f"{row['recall']:.4f}", f"{row['f1']:.4f}", f"{row['support']:,}")
+    console = _console()
+    console.print(table)
+    console.print(f"test accuracy: {report['test_accuracy']:.4%}  loss: {report['test_loss']:.4f}  "
+                  f"examples: {report['test_examples']:,}", highlight=False)
+    width = max(len(label) for label in report["per_class"])
+    console.print("confusion matrix (rows: true, columns: predicted):", highlight=False)
+    for label, row in zip(report["per_class"], report["confusion_matrix"]):
+        console.print(f"  {label:>{width}} " + " ".join(f"{n:>5}" for n in row), highlight=False)
 
 
 if __name__ == "__main__":  # pragma: no cover

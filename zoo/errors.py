@@ -41,3 +41,9 @@ class DataError(ZooError):
 
 class ExportError(ZooError):
     """An export that failed or did not match the trained model."""
+
+
+class Interrupted(ZooError):
+    """Training stopped by Ctrl-C (SIGINT); the last finished epoch is kept for --resume."""
+
+    exit_code = 130

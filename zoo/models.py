@@ -75,6 +75,7 @@ def _head(num_classes: int, name: str = "output"):
     dataset="mnist",
     reference="LeCun et al. 1998",
     minimums={"num_classes": 2},
+    recipe={"epochs": 10, "batch_size": 128, "lr": 2e-3, "shift": 2},
 )
 def lenet5(
     input_shape: tuple[int, ...] = (28, 28, 1),
@@ -117,6 +118,7 @@ def lenet5(
     dataset="mnist",
     reference="keras.io mnist_convnet",
     minimums={"num_classes": 2},
+    recipe={"epochs": 12, "batch_size": 128, "lr": 2e-3, "shift": 2},
 )
 def mnist_cnn(input_shape: tuple[int, ...] = (28, 28, 1), num_classes: int = 10):
     """A two-block MNIST convnet: [Conv2D 3×3 + ReLU + MaxPool 2] × (32, 64 filters) → softmax.
@@ -144,6 +146,7 @@ def mnist_cnn(input_shape: tuple[int, ...] = (28, 28, 1), num_classes: int = 10)
     dataset="mnist",
     reference="Srivastava et al. 2014",
     minimums={"num_classes": 2},
+    recipe={"epochs": 15, "batch_size": 128, "lr": 1e-3, "shift": 2},
 )
 def mnist_cnn_dropout(
     input_shape: tuple[int, ...] = (28, 28, 1),
@@ -185,6 +188,7 @@ def mnist_cnn_dropout(
     dataset="imdb",
     reference="keras.io text_classification_from_scratch",
     minimums={"num_classes": 2, "vocab_size": 2},
+    recipe={"epochs": 10, "batch_size": 32, "lr": 1e-3},
 )
 def text_cnn(
     vocab_size: int = 20_000,
@@ -230,6 +234,7 @@ def text_cnn(
     task="image",
     reference="Chollet 2017, DLwP ch. 5",
     minimums={"num_classes": 2},
+    recipe={"epochs": 10, "batch_size": 32, "lr": 1e-3},
 )
 def image_cnn(input_shape: tuple[int, ...] = (150, 150, 3), num_classes: int = 3):
     """A small image convnet: [Conv2D 3×3 + ReLU + MaxPool 2] × (64, 128 filters) → Dense 512 → softmax.

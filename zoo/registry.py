@@ -25,6 +25,7 @@ class ModelEntry:
     dataset: str | None = None  # what `zoo train` uses when no --data is given
     aliases: tuple[str, ...] = ()
     minimums: dict[str, float] = field(default_factory=dict)  # smallest allowed value per argument
+    recipe: dict[str, Any] = field(default_factory=dict)  # training defaults: epochs, batch_size, lr...
 
     @property
     def defaults(self) -> dict[str, Any]:
@@ -85,6 +86,7 @@ def register_model(
     dataset: str | None = None,
     aliases: tuple[str, ...] = (),
     minimums: dict[str, float] | None = None,
+    recipe: dict[str, Any] | None = None,
 ):
     """Decorator: add a builder function to the registry under `name` (and `aliases`)."""
 
@@ -92,7 +94,9 @@ def register_model(
         for key in (name, *aliases):
             if key in _MODELS or key in _ALIASES:
                 raise ValueError(f"model name {key!r} is registered twice")
-        _MODELS[name] = ModelEntry(name, builder, task, reference, dataset, tuple(aliases), minimums or {})
+        _MODELS[name] = ModelEntry(
+            name, builder, task, reference, dataset, tuple(aliases), minimums or {}, recipe or {}
+        )
         _ALIASES.update({alias: name for alias in aliases})
         return builder
 

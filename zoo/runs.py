@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from pathlib import Path
 
 from zoo.errors import ConfigError, ModelLoadError, UnknownModelError
 
 MODEL_FILE = "model.keras"
+CARD_FILE = "card.json"
 _RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
@@ -30,6 +32,38 @@ def run_dir(name: str, out: str | os.PathLike | None = None) -> Path:
             "(no '/', no '..', at most 128 characters)"
         )
     return output_root(out) / name
+
+
+def find_run(target: str | os.PathLike, out: str | os.PathLike | None = None) -> Path:
+    """The folder of a finished run: a path to it, or a run name under the output folder."""
+    path = Path(target)
+    if path.is_file() and path.name == MODEL_FILE:
+        path = path.parent
+    if (path / CARD_FILE).is_file():
+        return path
+    if os.sep not in str(target) and not path.is_absolute():
+        folder = run_dir(str(target), out)
+        if (folder / CARD_FILE).is_file():
+            return folder
+        partial = folder.with_name(folder.name + ".partial")
+        if partial.is_dir():
+            raise ModelLoadError(f"run '{target}' did not finish; continue it with: zoo train MODEL --name {target} --resume")
+    raise ModelLoadError(f"no run '{target}': no {CARD_FILE} in {path} or under {output_root(out)}/")
+
+
+def publish(staging: Path, final: Path) -> Path:
+    """Move a complete run folder into place; an older run of that name is replaced only once the new one is in."""
+    old = final.with_name(f".{final.name}.old-{os.getpid()}")
+    if final.exists():
+        os.replace(final, old)
+    try:
+        os.replace(staging, final)
+    except OSError:
+        if old.exists():
+            os.replace(old, final)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+    return final
 
 
 def load_model(path: str | os.PathLike, *, safe_mode: bool = True):

@@ -1,0 +1,208 @@
+"""Training end to end on small real data: run folders, evaluation, resume, repeatability, errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import zoo
+from zoo.cli import main
+from zoo.errors import ConfigError, DataError, Interrupted
+from zoo.evaluate import evaluate
+from zoo.train import train
+
+BBC = Path(os.environ["ZOO_DATA_DIR"]) / "bbc-news"
+QUICK = dict(epochs=2, limit=1500, verbose=0)
+RUN_FILES = {"model.keras", "card.json", "history.csv", "curves.png", "confusion.png"}
+
+
+class StopAfter:
+    """A Keras callback that presses Ctrl-C at the end of an epoch."""
+
+    def __new__(cls, epoch):
+        from zoo.backend import keras
+
+        class _Stop(keras().callbacks.Callback):
+            def on_epoch_end(self, index, logs=None):
+                if index == epoch:
+                    raise KeyboardInterrupt
+
+        return _Stop()
+
+
+@pytest.fixture(scope="module")
+def lenet_run(tmp_path_factory):
+    home = tmp_path_factory.mktemp("runs")
+    return train("lenet", out=str(home), seed=0, **QUICK)
+
+
+def test_run_folder_and_card(lenet_run):
+    folder = lenet_run.path
+    assert folder.name == "lenet5"
+    assert {p.name for p in folder.iterdir()} == RUN_FILES
+    card = json.loads((folder / "card.json").read_text())
+    assert card["model"] == "lenet5" and card["labels"] == [str(i) for i in range(10)]
+    assert card["dataset"]["train_used"] == 1351 and card["dataset"]["validation_examples"] == 149  # per class
+    assert card["dataset"]["test_examples"] == 10_000 and card["dataset"]["split"] == "official"
+    assert card["preprocessing"]["scale"] == 1 / 255 and card["preprocessing"]["input_shape"] == [28, 28, 1]
+    assert card["hyperparameters"]["epochs"] == 2 and card["seed"] == 0
+    training = card["training"]
+    assert training["epochs"] == 2 and training["seconds"] > 0 and training["samples_per_second"] > 0
+    metrics = card["metrics"]
+    assert 0.6 < metrics["test_accuracy"] <= 1 and metrics["test_loss"] > 0
+    assert np.array(metrics["confusion_matrix"]).sum() == 10_000
+    assert set(metrics["per_class"]["7"]) == {"precision", "recall", "f1", "support"}
+    assert {"zoo", "tensorflow", "keras", "numpy", "python"} <= set(card["versions"])
+    with (folder / "history.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["epoch"]) for r in rows] == [0, 1] and {"loss", "val_loss", "accuracy"} <= set(rows[0])
+    assert (folder / "curves.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_evaluate_reproduces_the_card(lenet_run):
+    report = evaluate(lenet_run.path)
+    assert report["test_accuracy"] == lenet_run.metrics["test_accuracy"]
+    assert report["confusion_matrix"] == lenet_run.metrics["confusion_matrix"]
+    assert report["test_loss"] == pytest.approx(lenet_run.metrics["test_loss"], rel=1e-4)
+
+
+def test_model_file_is_a_plain_keras_model(lenet_run):
+    model = zoo.load_model(lenet_run.path / "model.keras")
+    assert model.count_params() == 61_706
+
+
+@pytest.mark.slow
+def test_same_seed_same_metrics(lenet_run, tmp_path):
+    again = train("lenet", out=str(tmp_path), seed=0, **QUICK)
+    assert again.metrics["confusion_matrix"] == lenet_run.metrics["confusion_matrix"]
+    assert again.metrics["test_loss"] == pytest.approx(lenet_run.metrics["test_loss"], abs=1e-6)
+
+
+def test_existing_runs_are_never_overwritten(zoo_home):
+    small = dict(epochs=1, limit=300, verbose=0, val_split=0.0)
+    first = train("lenet", **small)
+    second = train("lenet", **small)
+    assert (first.name, second.name) == ("lenet5", "lenet5-2")
+    with pytest.raises(ConfigError) as err:
+        train("lenet", name="lenet5", **small)
+    assert str(err.value) == f"run 'lenet5' already exists in {zoo_home}/; pass --overwrite or another --name"
+    before = (zoo_home / "lenet5" / "card.json").read_text()
+    replaced = train("lenet", name="lenet5", overwrite=True, seed=5, **small)
+    assert replaced.card["seed"] == 5 and (zoo_home / "lenet5" / "card.json").read_text() != before
+    assert sorted(p.name for p in zoo_home.iterdir()) == ["lenet5", "lenet5-2"]
+
+
+@pytest.mark.slow
+def test_interrupted_run_resumes_from_the_last_finished_epoch(zoo_home):
+    options = dict(epochs=3, limit=600, verbose=0, name="r")
+    with pytest.raises(Interrupted) as err:
+        train("lenet", callbacks=[StopAfter(1)], **options)
+    assert "continue with: zoo train lenet5 --name r --resume" in str(err.value)
+    assert not (zoo_home / "r").exists()
+    assert (zoo_home / "r.partial" / "checkpoints" / "backup").is_dir()
+    with pytest.raises(ConfigError, match="pass --resume to continue it or --overwrite"):
+        train("lenet", **options)
+    run = train("lenet", resume=True, **options)
+    assert run.card["training"]["epochs"] == 3 and run.card["training"]["epochs_this_session"] == 1
+    with (run.path / "history.csv").open() as f:
+        assert [int(r["epoch"]) for r in csv.DictReader(f)] == [0, 1, 2]
+    assert not (zoo_home / "r.partial").exists() and not (run.path / "checkpoints").exists()
+    with pytest.raises(ConfigError, match="nothing to resume: no interrupted run 'r'"):
+        train("lenet", resume=True, **options)
+
+
+@pytest.mark.slow
+def test_text_cnn_on_bbc_news(zoo_home):
+    run = train("text_cnn", data=str(BBC), epochs=4, verbose=0,
+                model_args={"vocab_size": 5000, "sequence_length": 200})
+    vocab = (run.path / "vocab.txt").read_text(encoding="utf-8").split("\n")
+    assert vocab[:2] == ["", "[UNK]"] and len(vocab) - 1 == run.card["preprocessing"]["vocab_size"] == 5000
+    assert {p.name for p in run.path.iterdir()} == RUN_FILES | {"vocab.txt"}
+    assert run.card["labels"] == ["business", "entertainment", "politics", "sports", "tech"]
+    assert run.card["dataset"]["split"] == "stratified 80/20, seed 0"
+    assert run.metrics["test_accuracy"] > 0.8
+    assert evaluate(run.name)["test_accuracy"] == run.metrics["test_accuracy"]
+
+
+def test_binary_text_csv_uses_a_sigmoid_head(tmp_path, zoo_home):
+    rng = np.random.default_rng(0)
+    good, bad = ["great", "lovely", "superb", "fine"], ["awful", "poor", "dull", "bad"]
+    path = tmp_path / "reviews.csv"
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["text", "label"])
+        for i in range(200):
+            words = good if i % 2 else bad
+            writer.writerow([" ".join(rng.choice(words + ["the", "film", "was"], 8)), "pos" if i % 2 else "neg"])
+    run = train("text_cnn", data=str(path), epochs=8, verbose=0, batch_size=16,
+                model_args={"sequence_length": 16, "embedding_dim": 8, "filters": 8, "hidden_units": 8})
+    assert run.card["labels"] == ["neg", "pos"]
+    assert zoo.load_model(run.path).output.shape[-1] == 1
+    assert run.metrics["test_accuracy"] >= 0.9
+
+
+def _image_folder(root: Path, n=24) -> Path:
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for c, name in enumerate(("dark", "light")):
+        (root / name).mkdir(parents=True)
+        for i in range(n):
+            pixels = rng.integers(0, 100, (40, 40, 3)) + 150 * c
+            Image.fromarray(pixels.astype(np.uint8)).save(root / name / f"{i}.png")
+    return root
+
+
+@pytest.mark.slow
+def test_image_cnn_on_an_image_folder(tmp_path, zoo_home):
+    run = train("image_cnn", data=str(_image_folder(tmp_path / "img")), epochs=3, verbose=0, batch_size=8,
+                model_args={"input_shape": (32, 32, 3)})
+    assert run.card["labels"] == ["dark", "light"]
+    assert run.card["preprocessing"]["input_shape"] == [32, 32, 3]
+    assert run.metrics["test_accuracy"] == 1.0
+
+
+@pytest.mark.parametrize(
+    "model, options, error, message",
+    [
+        ("lenet", dict(batch_size=5000, limit=1000), ConfigError,
+         "batch-size 5000 is larger than the 900 training examples"),
+        ("lenet", dict(epochs=0), ConfigError, "epochs must be a whole number >= 1, got 0"),
+        ("lenet", dict(lr=-1.0), ConfigError, "lr must be a number in (0, 10), got -1.0"),
+        ("lenet", dict(val_split=1.5), ConfigError, "val-split must be in [0, 1), got 1.5"),
+        ("lenet", dict(name="../up"), ConfigError,
+         "invalid run name '../up': use letters, digits, '.', '_' and '-' (no '/', no '..', at most 128 characters)"),
+        ("image_cnn", {}, ConfigError, "image_cnn has no default dataset; pass --data PATH (a folder of class sub-folders)"),
+        ("text_cnn", dict(data=str(Path(os.environ["ZOO_DATA_DIR"]) / "mnist")), DataError,
+         "holds image data, but the model takes text"),
+        ("lenet", dict(data=str(BBC)), DataError, "holds text data, but the model takes image"),
+    ],
+)
+def test_bad_training_options(zoo_home, model, options, error, message):
+    with pytest.raises(error) as err:
+        train(model, verbose=0, **options)
+    assert message in str(err.value)
+    assert list(zoo_home.iterdir()) == []
+
+
+def test_cli_train_and_evaluate(zoo_home):
+    runner = CliRunner()
+    result = runner.invoke(main, ["train", "lenet", "--epochs", "1", "--limit", "400", "--name", "cli"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-1].startswith("cli: test accuracy ")
+    assert result.stdout.rstrip().endswith(f"-> {zoo_home / 'cli'}/")
+    report = json.loads(runner.invoke(main, ["evaluate", "cli", "--json"]).stdout)
+    assert report["run"] == "cli" and len(report["confusion_matrix"]) == 10
+    table = runner.invoke(main, ["evaluate", "cli"])
+    assert table.exit_code == 0 and "test accuracy:" in table.stdout and "confusion matrix" in table.stdout
+    missing = runner.invoke(main, ["evaluate", "nope"])
+    assert missing.exit_code == 1
+    assert missing.stderr == f"Error: no run 'nope': no card.json in nope or under {zoo_home}/\n"
+    bad = runner.invoke(main, ["train", "lenet", "--epochs", "0"])
+    assert bad.exit_code == 2 and "Invalid value for '--epochs': 0 is not in the range x>=1." in bad.stderr

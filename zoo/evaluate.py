@@ -1,0 +1,58 @@
+"""Evaluation of a run (or a bare .keras file) on the test split of its dataset."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from zoo import runs
+from zoo.errors import ConfigError, ModelLoadError
+from zoo.metrics import classification_metrics
+
+
+def evaluate(target: str | os.PathLike, data: str | None = None, *, out=None, batch_size: int = 1024) -> dict:
+    """Accuracy, loss, per-class precision / recall / F1 and the confusion matrix on the test split.
+
+    Args:
+        target: a run name, a run folder, or a `.keras` file (which then needs `data`).
+        data: a dataset name or path instead of the one the run was trained on.
+
+    Returns:
+        The metrics, with `run`, `model` and `dataset` beside them.
+    """
+    from zoo.data import load_dataset
+    from zoo.preprocess import ImagePreprocessing, from_card
+
+    path = Path(target)
+    if path.suffix == ".keras" and path.is_file() and not (path.parent / runs.CARD_FILE).is_file():
+        if data is None:
+            raise ConfigError(f"{path} has no run card beside it; say which data to evaluate on with --data")
+        model = runs.load_model(path)
+        shape = tuple(model.inputs[0].shape[1:])
+        if len(shape) != 3:
+            raise ConfigError(f"{path} takes text; evaluate it through its run folder, which holds the vocabulary")
+        prep, card, seed, kind = ImagePreprocessing(shape), {}, 0, "image"
+        labels = None
+    else:
+        folder = runs.find_run(target, out)
+        card = json.loads((folder / runs.CARD_FILE).read_text())
+        model = runs.load_model(folder)
+        prep = from_card(card, folder)
+        seed, kind, labels = card.get("seed", 0), prep.kind, card["labels"]
+        data = data or card["dataset"]["spec"]
+    dataset = load_dataset(
+        data, kind=kind, image_shape=getattr(prep, "shape", None), seed=seed,
+    )
+    if labels is not None and dataset.labels != labels:
+        raise ModelLoadError(
+            f"{dataset.source} has classes {dataset.labels}, but the model was trained on {labels}"
+        )
+    outputs = model.predict(prep(dataset.x_test), batch_size=batch_size, verbose=0)
+    metrics = classification_metrics(dataset.y_test, outputs, dataset.labels)
+    return {
+        "run": card.get("run"),
+        "model": card.get("model", model.name),
+        "dataset": {"name": dataset.name, "source": dataset.source, "split": dataset.split},
+        **metrics,
+    }

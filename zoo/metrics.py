@@ -1,0 +1,50 @@
+"""Classification metrics from predicted probabilities: accuracy, loss, per-class P/R/F1, confusion."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def as_class_probabilities(outputs: np.ndarray) -> np.ndarray:
+    """(N, C) probabilities; a single sigmoid column becomes (N, 2)."""
+    outputs = np.asarray(outputs, dtype=np.float64)
+    if outputs.ndim == 2 and outputs.shape[1] == 1:
+        return np.concatenate([1.0 - outputs, outputs], axis=1)
+    return outputs
+
+
+def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n: int) -> np.ndarray:
+    """Rows: true class, columns: predicted class."""
+    return np.bincount(n * np.asarray(y_true) + np.asarray(y_pred), minlength=n * n).reshape(n, n)
+
+
+def classification_metrics(y_true: np.ndarray, outputs: np.ndarray, labels: list[str]) -> dict:
+    """The metrics of a run's card: test_accuracy, test_loss (cross-entropy), per_class, confusion_matrix."""
+    probs = as_class_probabilities(outputs)
+    y_true = np.asarray(y_true, dtype=np.int64)
+    n = len(labels)
+    y_pred = probs.argmax(axis=1)
+    cm = confusion_matrix(y_true, y_pred, n)
+    true_p = np.diag(cm).astype(np.float64)
+    predicted = cm.sum(axis=0)
+    actual = cm.sum(axis=1)
+    precision = np.divide(true_p, predicted, out=np.zeros(n), where=predicted > 0)
+    recall = np.divide(true_p, actual, out=np.zeros(n), where=actual > 0)
+    denom = precision + recall
+    f1 = np.divide(2 * precision * recall, denom, out=np.zeros(n), where=denom > 0)
+    picked = np.clip(probs[np.arange(len(y_true)), y_true], 1e-7, 1.0)
+    return {
+        "test_accuracy": float((y_pred == y_true).mean()),
+        "test_loss": float(-np.log(picked).mean()),
+        "test_examples": int(len(y_true)),
+        "per_class": {
+            label: {
+                "precision": round(float(precision[i]), 4),
+                "recall": round(float(recall[i]), 4),
+                "f1": round(float(f1[i]), 4),
+                "support": int(actual[i]),
+            }
+            for i, label in enumerate(labels)
+        },
+        "confusion_matrix": cm.tolist(),
+    }

@@ -1,0 +1,108 @@
+"""Turning raw examples into model inputs, the same way in training, evaluation and prediction.
+
+A run records its preprocessing in `card.json`; `from_card` rebuilds it from
+that record (and `vocab.txt` for text), so nothing depends on training code.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+VOCAB_FILE = "vocab.txt"
+STANDARDIZE = "lower_and_strip_punctuation"
+
+
+class ImagePreprocessing:
+    """uint8 pixels (N, H, W, C) -> float32 in [0, 1]."""
+
+    kind = "image"
+
+    def __init__(self, shape, scale: float = 1 / 255, offset: float = 0.0):
+        self.shape = tuple(int(d) for d in shape)
+        self.scale, self.offset = float(scale), float(offset)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(x, dtype=np.float32) * np.float32(self.scale) + np.float32(self.offset)
+
+    def to_dict(self) -> dict:
+        return {
+            "type": "image",
+            "input_shape": list(self.shape),
+            "color": "grayscale" if self.shape[-1] == 1 else "rgb",
+            "resize": "bilinear",
+            "scale": self.scale,
+            "offset": self.offset,
+            "formula": "x = pixel * scale + offset",
+        }
+
+
+class TextPreprocessing:
+    """Strings -> int32 token ids (N, sequence_length) with a fixed vocabulary."""
+
+    kind = "text"
+
+    def __init__(self, vocabulary: list[str], sequence_length: int):
+        self.vocabulary = list(vocabulary)
+        self.sequence_length = int(sequence_length)
+        self._layer = None
+
+    @classmethod
+    def adapt(cls, texts: np.ndarray, max_tokens: int, sequence_length: int) -> "TextPreprocessing":
+        """Learn the vocabulary from training texts only."""
+        from zoo.backend import keras
+
+        layer = keras().layers.TextVectorization(
+            max_tokens=max_tokens, standardize=STANDARDIZE, output_sequence_length=sequence_length
+        )
+        layer.adapt(np.asarray(texts, dtype=object), batch_size=256)
+        vocabulary = [str(token) for token in layer.get_vocabulary()]
+        made = cls(vocabulary, sequence_length)
+        made._layer = layer
+        return made
+
+    @property
+    def layer(self):
+        if self._layer is None:
+            from zoo.backend import keras
+
+            self._layer = keras().layers.TextVectorization(
+                vocabulary=self.vocabulary, standardize=STANDARDIZE,
+                output_sequence_length=self.sequence_length,
+            )
+        return self._layer
+
+    def __call__(self, texts, batch_size: int = 1024) -> np.ndarray:
+        texts = np.asarray(texts, dtype=object)
+        parts = [
+            np.asarray(self.layer(texts[i : i + batch_size]), dtype=np.int32)
+            for i in range(0, len(texts), batch_size)
+        ]
+        return np.concatenate(parts) if parts else np.zeros((0, self.sequence_length), np.int32)
+
+    def save_vocabulary(self, folder: Path) -> None:
+        (folder / VOCAB_FILE).write_text("\n".join(self.vocabulary) + "\n", encoding="utf-8")
+
+    def to_dict(self) -> dict:
+        return {
+            "type": "text",
+            "standardize": STANDARDIZE,
+            "split": "whitespace",
+            "sequence_length": self.sequence_length,
+            "vocab_size": len(self.vocabulary),
+            "vocab_file": VOCAB_FILE,
+            "padding_id": 0,
+            "oov_id": 1,
+        }
+
+
+def from_card(card: dict, folder: Path):
+    """The preprocessing a run recorded."""
+    spec = card["preprocessing"]
+    if spec["type"] == "image":
+        return ImagePreprocessing(spec["input_shape"], spec["scale"], spec["offset"])
+    vocab_path = Path(folder) / spec.get("vocab_file", VOCAB_FILE)
+    lines = vocab_path.read_text(encoding="utf-8").split("\n")
+    vocabulary = lines[: spec["vocab_size"]]
+    return TextPreprocessing(vocabulary, spec["sequence_length"])
