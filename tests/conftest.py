@@ -10,6 +10,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("ZOO_DATA_DIR", str(ROOT.parent / "shared" / "data"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ["ZOO_OFFLINE"] = "1"  # a missing dataset is an error here, never a download
 
 
 @pytest.fixture(scope="session")
