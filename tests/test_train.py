@@ -108,11 +108,12 @@ def test_interrupted_run_resumes_from_the_last_finished_epoch(zoo_home):
     assert (zoo_home / "r.partial" / "checkpoints" / "backup").is_dir()
     with pytest.raises(ConfigError, match="pass --resume to continue it or --overwrite"):
         train("lenet", **options)
-    run = train("lenet", resume=True, **options)
+    run = train("lenet", resume=True, name="r", verbose=0)  # the saved options, not today's defaults
     assert run.card["training"]["epochs"] == 3 and run.card["training"]["epochs_this_session"] == 1
+    assert run.card["dataset"]["limit"] == 600 and run.card["hyperparameters"]["epochs"] == 3
     with (run.path / "history.csv").open() as f:
         assert [int(r["epoch"]) for r in csv.DictReader(f)] == [0, 1, 2]
-    assert not (zoo_home / "r.partial").exists() and not (run.path / "checkpoints").exists()
+    assert not (zoo_home / "r.partial").exists() and {p.name for p in run.path.iterdir()} == RUN_FILES
     with pytest.raises(ConfigError, match="nothing to resume: no interrupted run 'r'"):
         train("lenet", resume=True, **options)
 

@@ -27,6 +27,7 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif"}
 TEXT_COLUMNS = ("text", "review", "sentence", "content", "body", "document", "message", "tweet", "article")
 LABEL_COLUMNS = ("label", "labels", "class", "category", "target", "sentiment", "y")
 TEST_FRACTION = 0.2
+SPLIT_SEED = 0  # the test split is part of the dataset: every run and seed is measured on the same one
 MNIST_FILES = {
     "x_train": "train-images-idx3-ubyte",
     "y_train": "train-labels-idx1-ubyte",
@@ -259,7 +260,7 @@ def _text_folder(folder: Path) -> tuple[list[str], list[str], list[int], list[st
     return [c.name for c in classes], texts, y, notes
 
 
-def load_text_folder(folder: Path, seed: int = 0, name: str | None = None) -> Dataset:
+def load_text_folder(folder: Path, seed: int = SPLIT_SEED, name: str | None = None) -> Dataset:
     """One sub-folder per class (like `text_dataset_from_directory`), or train/ and test/ folders of them."""
     if (folder / "train").is_dir() and (folder / "test").is_dir():
         labels, x, y, notes = _text_folder(folder / "train")
@@ -287,7 +288,7 @@ def _pick(columns: list[str], wanted: str | None, candidates: tuple[str, ...], w
     raise DataError(f"{path}: no {what} column found among: {', '.join(columns)}; name it with {flag}")
 
 
-def load_csv(path: Path, text_column: str | None = None, label_column: str | None = None, seed: int = 0) -> Dataset:
+def load_csv(path: Path, text_column: str | None = None, label_column: str | None = None, seed: int = SPLIT_SEED) -> Dataset:
     """A CSV file with a text column and a label column (quoted multi-line fields allowed)."""
     content, latin = read_text(path)
     try:
@@ -329,7 +330,7 @@ def _label_order(label: str):
         return (1, 0.0, label)
 
 
-def load_imdb(path: Path | None = None, seed: int = 0) -> Dataset:
+def load_imdb(path: Path | None = None, seed: int = SPLIT_SEED) -> Dataset:
     """IMDB reviews as the aclImdb folder (train/ and test/ with neg/ and pos/)."""
     candidates = [path] if path else []
     if data_dir() is not None:
@@ -400,7 +401,7 @@ def _image_folder(folder: Path, shape) -> tuple[list[str], list[np.ndarray], lis
     return [c.name for c in classes], images, y, bad
 
 
-def load_image_folder(folder: Path, shape: tuple[int, int, int], seed: int = 0) -> Dataset:
+def load_image_folder(folder: Path, shape: tuple[int, int, int], seed: int = SPLIT_SEED) -> Dataset:
     """One sub-folder per class of PNG/JPEG/BMP/GIF images, resized to `shape` (height, width, channels).
 
     Unreadable images are skipped with a warning and counted in the dataset notes.
@@ -444,7 +445,7 @@ def load_dataset(
     *,
     kind: str,
     image_shape: tuple[int, int, int] | None = None,
-    seed: int = 0,
+    seed: int = SPLIT_SEED,
     text_column: str | None = None,
     label_column: str | None = None,
 ) -> Dataset:

@@ -32,18 +32,17 @@ def evaluate(target: str | os.PathLike, data: str | None = None, *, out=None, ba
         shape = tuple(model.inputs[0].shape[1:])
         if len(shape) != 3:
             raise ConfigError(f"{path} takes text; evaluate it through its run folder, which holds the vocabulary")
-        prep, card, seed, kind = ImagePreprocessing(shape), {}, 0, "image"
+        prep, card, kind = ImagePreprocessing(shape), {}, "image"
         labels = None
     else:
         folder = runs.find_run(target, out)
         card = json.loads((folder / runs.CARD_FILE).read_text())
         model = runs.load_model(folder)
         prep = from_card(card, folder)
-        seed, kind, labels = card.get("seed", 0), prep.kind, card["labels"]
+        kind, labels = prep.kind, card["labels"]
         data = data or card["dataset"]["spec"]
     dataset = load_dataset(
-        data, kind=kind, image_shape=getattr(prep, "shape", None), seed=seed,
-    )
+        data, kind=kind, image_shape=getattr(prep, "shape", None))
     if labels is not None and dataset.labels != labels:
         raise ModelLoadError(
             f"{dataset.source} has classes {dataset.labels}, but the model was trained on {labels}"

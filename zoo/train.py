@@ -14,7 +14,7 @@ import os
 import platform
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,8 @@ from zoo.errors import ConfigError, Interrupted
 from zoo.registry import get_entry
 
 PARTIAL = ".partial"
+CONFIG_FILE = "train_config.json"  # in the .partial folder: what --resume continues with
+_NOT_SAVED = ("resume", "verbose", "callbacks", "overwrite", "name", "out")
 
 
 @dataclass
@@ -48,6 +50,7 @@ class TrainConfig:
     overwrite: bool = False  # replace an existing run of the same name
     tensorboard: bool = False  # also write TensorBoard logs to <run>/logs
     verbose: int | None = None  # Keras progress: 0 silent, 1 bar, 2 a line per epoch; None: 1 on a terminal
+    weight_decay: float | None = None  # decoupled weight decay of AdamW; 0: plain Adam; None: recipe
     augment: int | None = None  # images: random shifts of up to N pixels each way; 0 off; None: recipe
     model_args: dict[str, Any] = field(default_factory=dict)  # overrides for create_model
     callbacks: list = field(default_factory=list)  # extra Keras callbacks, run after zoo's own
@@ -106,6 +109,21 @@ def _choose_name(config: TrainConfig, model_name: str, root: Path) -> str:
         n += 1
         name = f"{model_name}-{n}"
     return name
+
+
+def _resumable(config: TrainConfig) -> dict:
+    return {key: value for key, value in asdict(config).items() if key not in _NOT_SAVED}
+
+
+def _saved_config(config: TrainConfig, root: Path, name: str) -> TrainConfig:
+    """On --resume, the options the run was started with (the data, epochs...), not today's flags."""
+    saved = root / f"{name}{PARTIAL}" / CONFIG_FILE
+    if not saved.is_file():
+        return config
+    options = json.loads(saved.read_text())
+    if get_entry(options["model"]).name != get_entry(config.model).name:
+        raise ConfigError(f"run '{name}' trains {options['model']}, not {config.model}")
+    return replace(config, **options)
 
 
 def _prepare_folder(config: TrainConfig, root: Path, name: str) -> Path:
@@ -174,7 +192,7 @@ def _pipeline(x, y, batch_size: int, *, shuffle_seed: int | None, shift: int = 0
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def _load_data(config: TrainConfig, entry, seed: int):
+def _load_data(config: TrainConfig, entry):
     from zoo.data import load_dataset
 
     spec = config.data or entry.dataset
@@ -185,7 +203,7 @@ def _load_data(config: TrainConfig, entry, seed: int):
     if kind == "image":
         image_shape = tuple(config.model_args.get("input_shape", entry.defaults["input_shape"]))
     return spec, load_dataset(
-        spec, kind=kind, image_shape=image_shape, seed=seed,
+        spec, kind=kind, image_shape=image_shape,
         text_column=config.text_column, label_column=config.label_column,
     )
 
@@ -212,14 +230,17 @@ def train_config(config: TrainConfig) -> Run:
 
     _check(config)
     entry = get_entry(config.model)
+    root = runs.output_root(config.out)
+    name = _choose_name(config, entry.name, root)
+    if config.resume:
+        config = _saved_config(config, root, name)
     recipe = {"epochs": 10, "batch_size": 128, "lr": 1e-3, **entry.recipe}
     epochs = config.epochs or recipe["epochs"]
     batch_size = config.batch_size or recipe["batch_size"]
     lr = float(config.lr or recipe["lr"])
-    root = runs.output_root(config.out)
-    name = _choose_name(config, entry.name, root)
+    weight_decay = recipe.get("weight_decay", 0.0) if config.weight_decay is None else config.weight_decay
 
-    spec, dataset = _load_data(config, entry, config.seed)
+    spec, dataset = _load_data(config, entry)
     x_train, y_train = dataset.x_train, dataset.y_train
     if config.limit is not None:
         x_train, y_train = x_train[: config.limit], y_train[: config.limit]
@@ -246,10 +267,12 @@ def train_config(config: TrainConfig) -> Run:
         model_args.update(vocab_size=len(prep.vocabulary), sequence_length=length)
     else:
         prep = ImagePreprocessing(dataset.x_train.shape[1:])
-    folder = _prepare_folder(config, root, name)
 
     _seed_everything(config.seed)
     keras_model = create_model(entry.name, **model_args)
+    folder = _prepare_folder(config, root, name)
+    if not config.resume:
+        (folder / CONFIG_FILE).write_text(json.dumps(_resumable(config), indent=2) + "\n")
     xs = {"train": prep(x_train), "test": prep(dataset.x_test)}
     if len(val_idx):
         xs["val"] = prep(x_val)
@@ -262,7 +285,8 @@ def train_config(config: TrainConfig) -> Run:
     steps = -(-len(y_train) // batch_size)
     schedule = k.optimizers.schedules.CosineDecay(lr, decay_steps=steps * epochs, alpha=0.01)
     keras_model.compile(
-        optimizer=k.optimizers.Adam(schedule),
+        optimizer=k.optimizers.AdamW(schedule, weight_decay=weight_decay) if weight_decay
+        else k.optimizers.Adam(schedule),
         loss="binary_crossentropy" if binary else "sparse_categorical_crossentropy",
         metrics=["accuracy"],
         steps_per_execution=config.steps_per_execution,
@@ -315,7 +339,8 @@ def train_config(config: TrainConfig) -> Run:
                     "limit": config.limit},
         "preprocessing": prep.to_dict(),
         "labels": dataset.labels,
-        "hyperparameters": {"epochs": epochs, "batch_size": batch_size, "lr": lr, "optimizer": "adam",
+        "hyperparameters": {"epochs": epochs, "batch_size": batch_size, "lr": lr,
+                            "optimizer": f"adamw, weight decay {weight_decay}" if weight_decay else "adam",
                             "schedule": "cosine decay to 1% over all steps", "patience": config.patience,
                             "augment_shift": shift,
                             "steps_per_execution": config.steps_per_execution},
@@ -343,6 +368,7 @@ def train_config(config: TrainConfig) -> Run:
     plot_confusion(metrics["confusion_matrix"], dataset.labels, folder / "confusion.png",
                    title=f"{name}: test accuracy {metrics['test_accuracy']:.2%}")
     shutil.rmtree(checkpoints, ignore_errors=True)
+    (folder / CONFIG_FILE).unlink(missing_ok=True)
     final = runs.publish(folder, root / name)
     return Run(final, card)
 
