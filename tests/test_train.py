@@ -14,8 +14,8 @@ from click.testing import CliRunner
 import zoo
 from zoo.cli import main
 from zoo.errors import ConfigError, DataError, Interrupted
-from zoo.evaluate import evaluate
-from zoo.train import train
+from zoo.evaluation import evaluate
+from zoo.training import train
 
 BBC = Path(os.environ["ZOO_DATA_DIR"]) / "bbc-news"
 QUICK = dict(epochs=2, limit=1500, verbose=0)
@@ -86,7 +86,7 @@ def test_same_seed_same_metrics(lenet_run, tmp_path):
 
 def test_existing_runs_are_never_overwritten(zoo_home):
     small = dict(epochs=1, limit=300, verbose=0, val_split=0.0)
-    first = train("lenet", **small)
+    first = zoo.train("lenet", **small)  # the package-level API of DESIGN.md
     second = train("lenet", **small)
     assert (first.name, second.name) == ("lenet5", "lenet5-2")
     with pytest.raises(ConfigError) as err:

@@ -4,6 +4,8 @@
     zoo.list_models("mnist*")             # ['mnist_cnn', 'mnist_cnn_dropout']
     model = zoo.create_model("lenet")     # a keras.Model
     report = zoo.summarize(model)         # per-layer shapes, params, MACs, receptive fields
+    run = zoo.train("lenet5", epochs=3)   # trains, writes saved_models/lenet5/, returns the Run
+    zoo.evaluate(run.name)                # its test metrics
 
 Importing zoo is cheap: TensorFlow is imported (quietly) the first time a
 model is built or loaded.
@@ -14,6 +16,7 @@ from zoo.errors import (
     ConfigError,
     DataError,
     ExportError,
+    Interrupted,
     ModelLoadError,
     SummaryError,
     UnknownModelError,
@@ -21,7 +24,15 @@ from zoo.errors import (
 )
 from zoo.registry import create_model, get_entry, list_models, register_model
 
-_LAZY = {"summarize": "zoo.summary", "model_table": "zoo.summary", "load_model": "zoo.runs"}
+_LAZY = {
+    "summarize": "zoo.summary",
+    "model_table": "zoo.summary",
+    "load_model": "zoo.runs",
+    "train": "zoo.training",
+    "TrainConfig": "zoo.training",
+    "Run": "zoo.training",
+    "evaluate": "zoo.evaluation",
+}
 
 
 def __getattr__(name):  # PEP 562: heavy parts of the API load on first use
@@ -37,15 +48,20 @@ __all__ = [
     "ConfigError",
     "DataError",
     "ExportError",
+    "Interrupted",
     "ModelLoadError",
+    "Run",
     "SummaryError",
+    "TrainConfig",
     "UnknownModelError",
     "ZooError",
     "create_model",
+    "evaluate",
     "get_entry",
     "list_models",
     "load_model",
     "model_table",
     "register_model",
     "summarize",
+    "train",
 ]

@@ -220,7 +220,7 @@ def train_cmd(model, **options):
       zoo train text_cnn --data ../shared/data/bbc-news
       zoo train lenet --epochs 2 --limit 5000 --name quick
     """
-    from zoo.train import train
+    from zoo.training import train
 
     run = train(model, **{key: value for key, value in options.items() if value is not None})
     metrics, training = run.metrics, run.card["training"]
@@ -240,7 +240,7 @@ def evaluate_cmd(target, data, as_json):
 
     TARGET is a run name, a run folder, or a .keras file (with --data).
     """
-    from zoo.evaluate import evaluate
+    from zoo.evaluation import evaluate
 
     report = evaluate(target, data)
     if as_json:
