@@ -35,21 +35,33 @@ def quiet_environment() -> None:
 
 
 @contextlib.contextmanager
-def _stderr_silenced():
-    """Point fd 2 at /dev/null; Python-level errors still propagate normally."""
+def native_output_silenced(fds=(2,)):
+    """Point file descriptors (default: 2) at /dev/null while native code chatters.
+
+    Python exceptions still propagate normally; ZOO_VERBOSE=1 turns this off.
+    """
+    if _verbose():
+        yield
+        return
+    saved = []
     try:
+        sys.stdout.flush()
         sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError, AttributeError):  # no real fd 2 (some test runners)
+        saved = [(fd, os.dup(fd)) for fd in fds]
+    except (OSError, ValueError, AttributeError):  # no real descriptors (some test runners)
+        for _, copy in saved:
+            os.close(copy)
         yield
         return
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:
-        os.dup2(devnull, 2)
+        for fd, _ in saved:
+            os.dup2(devnull, fd)
         yield
     finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+        for fd, copy in saved:
+            os.dup2(copy, fd)
+            os.close(copy)
         os.close(devnull)
 
 
@@ -60,7 +72,7 @@ def keras():
         if _verbose():
             import keras as _keras  # noqa: F401
         else:
-            with _stderr_silenced():
+            with native_output_silenced():
                 import tensorflow  # noqa: F401
                 import keras as _keras  # noqa: F401
             import absl.logging

@@ -1,0 +1,188 @@
+"""Export: every format and quantization round-trips through its own runtime; predict on real files."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import zoo
+from zoo.cli import main
+from zoo.errors import ConfigError, ExportError
+from zoo.exporter import TOLERANCE, export, plan
+from zoo.training import train
+
+
+@pytest.fixture(scope="module")
+def lenet_run(tmp_path_factory):
+    home = tmp_path_factory.mktemp("exports")
+    return train("lenet", out=str(home), epochs=3, limit=6000, verbose=0, val_split=0.0)
+
+
+@pytest.fixture(scope="module")
+def digit_png(tmp_path_factory):
+    """A real MNIST test digit (a 7) written as a PNG."""
+    from PIL import Image
+
+    from zoo.data import load_dataset
+
+    data = load_dataset("mnist", kind="image")
+    path = tmp_path_factory.mktemp("png") / "seven.png"
+    Image.fromarray(data.x_test[0, :, :, 0]).save(path)
+    assert data.y_test[0] == 7
+    return path
+
+
+@pytest.mark.parametrize(
+    "options, pairs",
+    [
+        ({}, [("tflite", "none")]),
+        ({"format": "all"}, [("saved_model", "none"), ("tflite", "none"), ("onnx", "none")]),
+        ({"quantize": "int8"}, [("tflite", "int8")]),
+        ({"format": "all", "quantize": "float16"}, [("tflite", "float16")]),
+        ({"target": "cpu"}, [("tflite", "none"), ("tflite", "dynamic")]),
+        ({"target": "gpu"}, [("saved_model", "none"), ("tflite", "float16"), ("onnx", "none")]),
+        ({"target": "gpu", "format": "onnx"}, [("onnx", "none")]),
+        ({"target": "edgetpu"}, [("tflite", "int8")]),
+    ],
+)
+def test_plan(options, pairs):
+    assert plan(**options) == pairs
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"format": "onnx", "quantize": "int8"},
+         "onnx does not take quantize int8; valid: saved_model: none; tflite: none, dynamic, float16, int8; onnx: none"),
+        ({"target": "edgetpu", "quantize": "float16"},
+         "--target edgetpu exports tflite/int8; it does not take --quantize float16"),
+        ({"target": "cpu", "format": "onnx"},
+         "--target cpu exports tflite/none, tflite/dynamic; it does not take --format onnx"),
+        ({"format": "coreml"}, "unknown format 'coreml'; choose from: saved_model, tflite, onnx, all"),
+        ({"quantize": "int4"}, "unknown quantization 'int4'; choose from: none, dynamic, float16, int8"),
+        ({"target": "tpu"}, "unknown target 'tpu'; choose from: cpu, gpu, edgetpu"),
+    ],
+)
+def test_invalid_combinations(options, message):
+    with pytest.raises(ConfigError) as err:
+        plan(**options)
+    assert str(err.value) == message
+
+
+def _check_report(report):
+    minimum, max_diff = TOLERANCE[report["quantize"]]
+    assert report["passed"] and report["top1_agreement"] >= minimum
+    if max_diff is not None:
+        assert report["max_abs_diff"] <= max_diff
+    assert report["examples"] == 10_000
+    assert abs(report["accuracy"] - report["keras_accuracy"]) < 0.01
+
+
+@pytest.mark.slow
+def test_float_formats_round_trip(lenet_run):
+    reports = export(lenet_run, format="all")
+    assert [(r["format"], r["quantize"]) for r in reports] == [("saved_model", "none"), ("tflite", "none"), ("onnx", "none")]
+    for report in reports:
+        _check_report(report)
+    folder = lenet_run.path / "export"
+    assert (folder / "saved_model" / "saved_model.pb").is_file()
+    document = json.loads((folder / "export.json").read_text())
+    assert [a["format"] for a in document["artifacts"]] == ["saved_model", "tflite", "onnx"]
+
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(str(folder / "saved_model"))
+    assert "serving_default" in loaded.signatures
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("quantize", ["dynamic", "float16", "int8"])
+def test_tflite_quantizations_round_trip(lenet_run, quantize):
+    (report,) = export(lenet_run, quantize=quantize)
+    _check_report(report)
+    meta = json.loads((lenet_run.path / "export" / f"model_{quantize}.tflite.json").read_text())
+    assert meta["labels"] == [str(i) for i in range(10)] and meta["input_shape"] == [28, 28, 1]
+    assert meta["preprocessing"]["scale"] == 1 / 255
+    float32_kb = 61_706 * 4 / 1024
+    if quantize == "int8":
+        assert meta["tflite"]["input_dtype"] == "int8" and meta["tflite"]["output_dtype"] == "int8"
+        assert meta["tflite"]["input_quantization"]["scale"] > 0
+        assert report["size_kb"] < 0.35 * float32_kb
+    if quantize == "float16":
+        assert report["size_kb"] < 0.6 * float32_kb
+
+
+@pytest.mark.slow
+def test_edgetpu_is_integer_only_with_batch_one(lenet_run):
+    from ai_edge_litert.interpreter import Interpreter
+
+    (report,) = export(lenet_run, target="edgetpu")
+    _check_report(report)
+    interpreter = Interpreter(model_path=report["path"])
+    detail = interpreter.get_input_details()[0]
+    assert list(detail["shape_signature"]) == [1, 28, 28, 1] and detail["dtype"] == np.uint8
+    assert interpreter.get_output_details()[0]["dtype"] == np.uint8
+    ops = {op["op_name"] for op in interpreter._get_ops_details()}
+    assert not any(op.startswith("Flex") for op in ops)
+
+
+def test_a_disagreeing_export_fails_and_leaves_nothing(lenet_run, monkeypatch):
+    import zoo.exporter as exporter
+
+    def broken(runner, job, quantize):
+        report = real(runner, job, quantize)
+        return {**report, "top1_agreement": 0.5, "passed": False}
+
+    real = exporter.verify
+    monkeypatch.setattr(exporter, "verify", broken)
+    before = sorted(p.name for p in (lenet_run.path / "export").iterdir()) if (lenet_run.path / "export").exists() else []
+    with pytest.raises(ExportError, match="disagrees with the Keras model: top-1 agreement 50.0000%"):
+        export(lenet_run, format="onnx")
+    after = sorted(p.name for p in (lenet_run.path / "export").iterdir())
+    assert [name for name in after if name not in before] == []
+    assert not any(name.startswith(".export-") for name in after)
+
+
+@pytest.mark.slow
+def test_predict_with_every_artifact_on_a_png(lenet_run, digit_png):
+    from zoo.predict import predict
+
+    export(lenet_run, format="tflite", quantize="int8")
+    export(lenet_run, format="onnx")
+    for artifact in ("export/model_int8.tflite", "export/model.onnx", "model.keras"):
+        (result,) = predict(lenet_run.path / artifact, [str(digit_png)], top_k=3)
+        assert result["predictions"][0]["label"] == "7", artifact
+        assert len(result["predictions"]) == 3
+        assert result["predictions"][0]["probability"] > 0.5
+
+
+def test_predict_errors(lenet_run, tmp_path):
+    from zoo.predict import predict
+
+    not_image = tmp_path / "note.png"
+    not_image.write_text("hello")
+    with pytest.raises(zoo.DataError, match="not a readable image"):
+        predict(lenet_run.path / "model.keras", [str(not_image)])
+    with pytest.raises(zoo.DataError, match="no such image file"):
+        predict(lenet_run.path / "model.keras", [str(tmp_path / "missing.png")])
+    stray = tmp_path / "stray.tflite"
+    stray.write_bytes(b"x")
+    with pytest.raises(zoo.ModelLoadError, match="no metadata beside it"):
+        predict(stray, ["a"])
+
+
+def test_cli_export_and_predict(lenet_run, digit_png):
+    runner = CliRunner()
+    result = runner.invoke(main, ["export", str(lenet_run.path), "--format", "onnx"])
+    assert result.exit_code == 0, result.output
+    assert "onnx" in result.stdout and "100.00%" in result.stdout
+    predicted = runner.invoke(main, ["predict", str(lenet_run.path / "export" / "model.onnx"), str(digit_png), "--json"])
+    assert predicted.exit_code == 0
+    assert json.loads(predicted.stdout)[0]["predictions"][0]["label"] == "7"
+    bad = runner.invoke(main, ["export", str(lenet_run.path), "--format", "onnx", "--quantize", "int8"])
+    assert bad.exit_code == 2
+    assert bad.stderr == ("Error: onnx does not take quantize int8; valid: saved_model: none; "
+                          "tflite: none, dynamic, float16, int8; onnx: none\n")

@@ -1,0 +1,336 @@
+"""Export a trained run to SavedModel, TFLite (LiteRT) and ONNX, each verified in its own runtime.
+
+The formats are a table of data; each has one function that writes the
+artifact, and `_export_one` wraps them all with timing, verification against
+the Keras model on the run's test split, the metadata sidecar and atomic
+placement: an artifact that fails verification is deleted, never left behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from zoo import runs
+from zoo.errors import ConfigError, ExportError
+
+EXPORT_DIR = "export"
+REPORT_FILE = "export.json"
+
+
+@dataclass(frozen=True)
+class Format:
+    name: str
+    suffix: str  # file suffix; "" for a folder
+    quantizations: tuple[str, ...]
+    runtime: str  # what verifies it (and what runs it in production)
+
+
+FORMATS = {
+    f.name: f
+    for f in (
+        Format("saved_model", "", ("none",), "tf.saved_model (TF Serving, GPU servers)"),
+        Format("tflite", ".tflite", ("none", "dynamic", "float16", "int8"), "LiteRT interpreter"),
+        Format("onnx", ".onnx", ("none",), "onnxruntime"),
+    )
+}
+QUANTIZATIONS = ("none", "dynamic", "float16", "int8")
+TARGETS = {
+    "cpu": (("tflite", "none"), ("tflite", "dynamic")),
+    "gpu": (("saved_model", "none"), ("tflite", "float16"), ("onnx", "none")),
+    "edgetpu": (("tflite", "int8"),),
+}
+# top-1 agreement with Keras below which an export fails, and the largest probability difference
+# allowed (None: not checked, the weights or activations are quantized)
+TOLERANCE = {"none": (0.999, 1e-4), "float16": (0.999, 5e-3), "dynamic": (0.99, None), "int8": (0.99, None)}
+
+
+def plan(format: str | None = None, quantize: str | None = None, target: str | None = None):
+    """The (format, quantization) pairs to export; an invalid combination lists what is valid."""
+    if format is not None and format not in (*FORMATS, "all"):
+        raise ConfigError(f"unknown format '{format}'; choose from: {', '.join([*FORMATS, 'all'])}")
+    if quantize is not None and quantize not in QUANTIZATIONS:
+        raise ConfigError(f"unknown quantization '{quantize}'; choose from: {', '.join(QUANTIZATIONS)}")
+    if target is not None and target not in TARGETS:
+        raise ConfigError(f"unknown target '{target}'; choose from: {', '.join(TARGETS)}")
+    if target is not None:
+        pairs = [p for p in TARGETS[target]
+                 if (format in (None, "all") or p[0] == format) and (quantize is None or p[1] == quantize)]
+        if not pairs:
+            valid = ", ".join(f"{f}/{q}" for f, q in TARGETS[target])
+            asked = " ".join(f"--{k} {v}" for k, v in (("format", format), ("quantize", quantize)) if v)
+            raise ConfigError(f"--target {target} exports {valid}; it does not take {asked}")
+        return pairs
+    quantize = quantize or "none"
+    names = [f for f in FORMATS if quantize in FORMATS[f].quantizations] if format == "all" else [format or "tflite"]
+    if quantize not in FORMATS[names[0]].quantizations:
+        valid = "; ".join(f"{f.name}: {', '.join(f.quantizations)}" for f in FORMATS.values())
+        raise ConfigError(f"{names[0]} does not take quantize {quantize}; valid: {valid}")
+    return [(name, quantize) for name in names]
+
+
+def artifact_name(format: str, quantize: str, target: str | None) -> str:
+    if format == "saved_model":
+        return "saved_model"
+    stem = "model" if quantize == "none" else f"model_{quantize}"
+    if format == "tflite" and quantize == "none":
+        stem = "model_float32"
+    if target == "edgetpu":
+        stem += "_edgetpu"
+    return stem + FORMATS[format].suffix
+
+
+# ---------------------------------------------------------------- one function per format
+
+
+def _saved_model(model, path: Path, *, batch: int | None = None) -> None:
+    """A SavedModel with a `serving_default` signature; `batch` fixes the batch size."""
+    from zoo.backend import keras
+
+    import tensorflow as tf
+
+    k = keras()
+    spec = model.inputs[0]
+    archive = k.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint(
+        name="serve",
+        fn=lambda x: model(x, training=False),
+        input_signature=[tf.TensorSpec((batch, *spec.shape[1:]), dtype=spec.dtype, name="input")],
+    )
+    archive.write_out(str(path), verbose=False)
+    # Keras names the endpoint "serve"; TF Serving and most tools look for serving_default
+    loaded = tf.saved_model.load(str(path))
+    tf.saved_model.save(loaded, str(path), signatures={"serving_default": loaded.serve})
+
+
+def _tflite(model, path: Path, *, quantize: str, calibration: np.ndarray | None, edgetpu: bool) -> None:
+    import tensorflow as tf
+
+    with tempfile.TemporaryDirectory() as tmp:
+        _saved_model(model, Path(tmp) / "sm", batch=1 if edgetpu else None)
+        converter = tf.lite.TFLiteConverter.from_saved_model(str(Path(tmp) / "sm"))
+        if quantize != "none":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        if quantize == "float16":
+            converter.target_spec.supported_types = [tf.float16]
+        if quantize == "int8":
+            float_input = model.inputs[0].dtype in ("float32", "float16")
+
+            def representative():
+                for row in calibration:
+                    yield [row[None].astype(np.float32 if float_input else np.int32)]
+
+            converter.representative_dataset = representative
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            if float_input:
+                converter.inference_input_type = tf.uint8 if edgetpu else tf.int8
+            converter.inference_output_type = tf.uint8 if edgetpu else tf.int8
+        from zoo.backend import native_output_silenced
+
+        with native_output_silenced((1, 2)):  # the converter prints its settings from C++
+            flatbuffer = converter.convert()
+        path.write_bytes(flatbuffer)
+
+
+def _onnx(model, path: Path) -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # Keras's tf2onnx shim probes np.object
+        model.export(str(path), format="onnx", verbose=False)
+
+
+# ---------------------------------------------------------------- the wrapper
+
+
+@dataclass
+class _Job:
+    folder: Path  # the run folder
+    card: dict
+    model: object
+    x_test: np.ndarray
+    y_test: np.ndarray
+    keras_probs: np.ndarray
+    calibration: np.ndarray
+
+
+def _prepare(run_target, calibration_samples: int, out=None) -> _Job:
+    from zoo.data import load_dataset
+    from zoo.metrics import as_class_probabilities
+    from zoo.preprocess import from_card
+
+    folder = runs.find_run(run_target, out)
+    card = json.loads((folder / runs.CARD_FILE).read_text())
+    model = runs.load_model(folder)
+    prep = from_card(card, folder)
+    dataset = load_dataset(card["dataset"]["spec"], kind=prep.kind, image_shape=getattr(prep, "shape", None))
+    x_test = prep(dataset.x_test)
+    limit = card["dataset"].get("limit")
+    train = dataset.x_train[:limit] if limit else dataset.x_train
+    calibration = prep(train[:calibration_samples])
+    keras_probs = as_class_probabilities(model.predict(x_test, batch_size=1024, verbose=0))
+    return _Job(folder, card, model, x_test, dataset.y_test, keras_probs, calibration)
+
+
+def _size_kb(path: Path) -> float:
+    if path.is_dir():
+        return round(sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 1024, 1)
+    return round(path.stat().st_size / 1024, 1)
+
+
+def verify(runner, job: _Job, quantize: str) -> dict:
+    """Compare an artifact with the Keras model on the test split, in the artifact's runtime."""
+    from zoo.metrics import as_class_probabilities
+
+    probs = as_class_probabilities(runner(job.x_test))
+    agreement = float((probs.argmax(1) == job.keras_probs.argmax(1)).mean())
+    max_diff = float(np.abs(probs - job.keras_probs).max())
+    min_agreement, max_allowed = TOLERANCE[quantize]
+    report = {
+        "examples": int(len(job.y_test)),
+        "top1_agreement": round(agreement, 6),
+        "max_abs_diff": max_diff,
+        "accuracy": float((probs.argmax(1) == job.y_test).mean()),
+        "keras_accuracy": float((job.keras_probs.argmax(1) == job.y_test).mean()),
+        "thresholds": {"top1_agreement": min_agreement, "max_abs_diff": max_allowed},
+    }
+    report["passed"] = agreement >= min_agreement and (max_allowed is None or max_diff <= max_allowed)
+    return report
+
+
+def _metadata(job: _Job, runner, format: str, quantize: str, target: str | None) -> dict:
+    meta = {
+        "model": job.card["model"],
+        "run": job.card["run"],
+        "format": format,
+        "quantize": quantize,
+        "target": target,
+        "labels": job.card["labels"],
+        "input_shape": list(job.model.inputs[0].shape[1:]),
+        "preprocessing": job.card["preprocessing"],
+        "output": "sigmoid" if job.model.output.shape[-1] == 1 else "softmax",
+    }
+    if format == "tflite":
+        meta["tflite"] = {
+            "input_dtype": np.dtype(runner.input["dtype"]).name,
+            "input_quantization": {"scale": float(runner.input_quantization[0]),
+                                   "zero_point": int(runner.input_quantization[1])},
+            "output_dtype": np.dtype(runner.output["dtype"]).name,
+            "output_quantization": {"scale": float(runner.output_quantization[0]),
+                                    "zero_point": int(runner.output_quantization[1])},
+            "batch": "any" if runner.dynamic_batch else int(runner.batch_size),
+        }
+    return meta
+
+
+def _export_one(job: _Job, format: str, quantize: str, target: str | None) -> dict:
+    from zoo.runtime import load_runner
+
+    export_dir = job.folder / EXPORT_DIR
+    export_dir.mkdir(exist_ok=True)
+    final = export_dir / artifact_name(format, quantize, target)
+    staging = Path(tempfile.mkdtemp(prefix=".export-", dir=export_dir))
+    tmp = staging / final.name
+    started = time.perf_counter()
+    try:
+        try:
+            if format == "saved_model":
+                _saved_model(job.model, tmp)
+            elif format == "tflite":
+                _tflite(job.model, tmp, quantize=quantize, calibration=job.calibration, edgetpu=target == "edgetpu")
+            else:
+                _onnx(job.model, tmp)
+        except ExportError:
+            raise
+        except Exception as exc:  # the converters raise many types
+            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ExportError(f"{format}/{quantize} export failed: {message}") from exc
+        seconds = time.perf_counter() - started
+        runner = load_runner(tmp)
+        check = verify(runner, job, quantize)
+        if target == "edgetpu":
+            _check_edgetpu(tmp)
+        if not check["passed"]:
+            raise ExportError(
+                f"{format}/{quantize} export disagrees with the Keras model: top-1 agreement "
+                f"{check['top1_agreement']:.4%} (needs {check['thresholds']['top1_agreement']:.1%}), "
+                f"max difference {check['max_abs_diff']:.2e}; nothing was written"
+            )
+        meta = _metadata(job, runner, format, quantize, target)
+        (staging / f"{final.name}.json").write_text(json.dumps(meta, indent=2) + "\n")
+        if job.card["preprocessing"]["type"] == "text":
+            shutil.copy(job.folder / job.card["preprocessing"]["vocab_file"], staging / "vocab.txt")
+        for item in staging.iterdir():  # artifact first, sidecar after: a reader never sees half
+            destination = export_dir / item.name
+            if destination.is_dir():
+                shutil.rmtree(destination)
+            os.replace(item, destination)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return {
+        "format": format,
+        "quantize": quantize,
+        "target": target,
+        "path": str(final),
+        "size_kb": _size_kb(final),
+        "seconds": round(seconds, 2),
+        "runtime": FORMATS[format].runtime,
+        **check,
+    }
+
+
+def _check_edgetpu(path: Path) -> None:
+    """Edge TPU: builtin int8 ops only (no Flex / SELECT_TF_OPS), a static batch of 1, uint8 I/O."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(path))
+    ops = {op["op_name"] for op in interpreter._get_ops_details()}
+    flex = sorted(op for op in ops if op.startswith("Flex") or op == "CUSTOM")
+    if flex:
+        raise ExportError(f"edgetpu export holds ops the Edge TPU cannot run: {', '.join(flex)}")
+    detail = interpreter.get_input_details()[0]
+    if list(detail["shape_signature"])[0] != 1:
+        raise ExportError("edgetpu export must have a static batch of 1")
+
+
+def export(run, format: str | None = None, quantize: str | None = None, target: str | None = None,
+           calibration_samples: int = 500, out=None) -> list[dict]:
+    """Export a run and verify each artifact in its runtime; write `export/export.json`.
+
+    Args:
+        run: a `Run`, a run name, or a run folder.
+        format: saved_model, tflite, onnx or all (default tflite, or the target's formats).
+        quantize: none, dynamic, float16 or int8 (TFLite only).
+        target: cpu (float32 + dynamic TFLite), gpu (SavedModel + float16 TFLite + ONNX) or
+            edgetpu (full-integer int8 TFLite, builtin ops only, batch 1, uint8 I/O).
+        calibration_samples: training examples that calibrate int8 quantization.
+
+    Returns:
+        One report per artifact: path, size, seconds and the parity check.
+
+    Raises:
+        ConfigError: an invalid combination. ExportError: a failed or disagreeing export.
+    """
+    pairs = plan(format, quantize, target)
+    if isinstance(calibration_samples, bool) or not isinstance(calibration_samples, int) or calibration_samples < 1:
+        raise ConfigError(f"calibration-samples must be a whole number >= 1, got {calibration_samples!r}")
+    job = _prepare(getattr(run, "path", run), calibration_samples, out)
+    reports = [_export_one(job, f, q, target) for f, q in pairs]
+    report_path = job.folder / EXPORT_DIR / REPORT_FILE
+    previous = json.loads(report_path.read_text()) if report_path.is_file() else {"artifacts": []}
+    done = {r["path"] for r in reports}
+    artifacts = [a for a in previous.get("artifacts", []) if a["path"] not in done] + reports
+    document = {"run": job.card["run"], "model": job.card["model"],
+                "keras_accuracy": reports[0]["keras_accuracy"], "artifacts": artifacts}
+    tmp = report_path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(document, indent=2) + "\n")
+    os.replace(tmp, report_path)
+    return reports
