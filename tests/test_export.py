@@ -186,3 +186,29 @@ def test_cli_export_and_predict(lenet_run, digit_png):
     assert bad.exit_code == 2
     assert bad.stderr == ("Error: onnx does not take quantize int8; valid: saved_model: none; "
                           "tflite: none, dynamic, float16, int8; onnx: none\n")
+
+
+@pytest.mark.slow
+def test_benchmark_measures_every_format_beside_keras(lenet_run):
+    from zoo.benchmark import benchmark
+
+    report = benchmark(lenet_run, repeats=3, examples=512)
+    rows = report["rows"]
+    assert rows[0]["format"] == "keras" and rows[0]["speedup_vs_keras_predict"] == 1.0
+    pairs = {(r["format"], r["quantize"]) for r in rows}
+    assert {("saved_model", "none"), ("tflite", "none"), ("tflite", "dynamic"), ("tflite", "float16"),
+            ("tflite", "int8"), ("onnx", "none")} <= pairs
+    for row in rows:
+        assert row["status"] == "ok", row
+        assert row["latency_ms"] > 0 and row["throughput"] > 0 and row["size_kb"] > 0
+        assert abs(row["accuracy"] - rows[0]["accuracy"]) < 0.01
+
+
+def test_cli_benchmark_json_is_one_document(lenet_run, monkeypatch):
+    import zoo.benchmark as bench
+
+    monkeypatch.setattr(bench, "STANDARD", (("tflite", "none"),))
+    result = CliRunner().invoke(main, ["benchmark", str(lenet_run.path), "--json"])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["model"] == "lenet5" and document["rows"][0]["format"] == "keras"

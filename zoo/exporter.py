@@ -133,6 +133,9 @@ def _tflite(model, path: Path, *, quantize: str, calibration: np.ndarray | None,
             if float_input:
                 converter.inference_input_type = tf.uint8 if edgetpu else tf.int8
             converter.inference_output_type = tf.uint8 if edgetpu else tf.int8
+            # One scale per Dense layer rather than per output unit: LeNet-5's int8 file shrinks
+            # from 71.4 to 66.5 KB (per-unit scales and zero points), convolutions stay per channel.
+            converter._experimental_disable_per_channel_quantization_for_dense_layers = True
         from zoo.backend import native_output_silenced
 
         with native_output_silenced((1, 2)):  # the converter prints its settings from C++
@@ -180,7 +183,7 @@ def _prepare(run_target, calibration_samples: int, out=None) -> _Job:
     return _Job(folder, card, model, x_test, dataset.y_test, keras_probs, calibration)
 
 
-def _size_kb(path: Path) -> float:
+def size_kb(path: Path) -> float:
     if path.is_dir():
         return round(sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 1024, 1)
     return round(path.stat().st_size / 1024, 1)
@@ -280,7 +283,7 @@ def _export_one(job: _Job, format: str, quantize: str, target: str | None) -> di
         "quantize": quantize,
         "target": target,
         "path": str(final),
-        "size_kb": _size_kb(final),
+        "size_kb": size_kb(final),
         "seconds": round(seconds, 2),
         "runtime": FORMATS[format].runtime,
         **check,

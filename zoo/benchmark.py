@@ -1,0 +1,114 @@
+"""`zoo benchmark`: every exported artifact of a run side by side with the Keras model.
+
+One row per format and quantization (like Ultralytics' benchmark): size,
+accuracy on the test split measured in the artifact's own runtime, batch-1
+latency and batched throughput. A format that fails is a row with its error,
+not an abort.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+from zoo import runs
+from zoo.exporter import EXPORT_DIR, REPORT_FILE, size_kb
+
+STANDARD = (("saved_model", "none"), ("tflite", "none"), ("tflite", "dynamic"), ("tflite", "float16"),
+            ("tflite", "int8"), ("onnx", "none"))
+
+
+def _latency_ms(fn, x1: np.ndarray, repeats: int) -> float:
+    for _ in range(3):
+        fn(x1)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn(x1)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1000
+
+
+def _throughput(fn, x: np.ndarray, batch: int) -> float:
+    fn(x[:batch])
+    start = time.perf_counter()
+    for i in range(0, len(x), batch):
+        fn(x[i : i + batch])
+    return len(x) / (time.perf_counter() - start)
+
+
+def benchmark(run, *, repeats: int = 50, batch: int = 256, examples: int = 2048, out=None) -> dict:
+    """Measure the Keras model and each artifact in `RUN/export/` (exporting the standard set if missing)."""
+    from zoo.data import load_dataset
+    from zoo.exporter import export
+    from zoo.metrics import as_class_probabilities
+    from zoo.preprocess import from_card
+    from zoo.runtime import load_runner
+
+    folder = runs.find_run(getattr(run, "path", run), out)
+    card = json.loads((folder / runs.CARD_FILE).read_text())
+    report_path = folder / EXPORT_DIR / REPORT_FILE
+    known = json.loads(report_path.read_text())["artifacts"] if report_path.is_file() else []
+    have = {(a["format"], a["quantize"]) for a in known if not a.get("target")}
+    rows = []
+    for fmt, quant in STANDARD:
+        if (fmt, quant) not in have:
+            try:
+                export(folder, format=fmt, quantize=quant)
+            except Exception as exc:  # a failed format is a row, not an abort
+                rows.append({"format": fmt, "quantize": quant, "status": f"error: {exc}"})
+    known = json.loads(report_path.read_text())["artifacts"] if report_path.is_file() else []
+
+    prep = from_card(card, folder)
+    dataset = load_dataset(card["dataset"]["spec"], kind=prep.kind, image_shape=getattr(prep, "shape", None))
+    x, y = prep(dataset.x_test), dataset.y_test
+    sample = x[:examples]
+
+    def accuracy(probs):
+        return float((as_class_probabilities(probs).argmax(1) == y).mean())
+
+    runner = load_runner(folder / runs.MODEL_FILE)
+    model = runner.model
+    keras_row = {
+        "format": "keras", "quantize": "none", "path": str(folder / runs.MODEL_FILE),
+        "size_kb": size_kb(folder / runs.MODEL_FILE),
+        "accuracy": accuracy(model.predict(x, batch_size=1024, verbose=0)),
+        "latency_ms": _latency_ms(lambda b: model.predict(b, verbose=0), x[:1], max(5, repeats // 5)),
+        "latency_call_ms": _latency_ms(lambda b: model(b, training=False), x[:1], repeats),
+        "throughput": _throughput(lambda b: model.predict(b, verbose=0), sample, batch),
+        "status": "ok",
+    }
+    measured = [keras_row]
+    for artifact in known:
+        row = {"format": artifact["format"], "quantize": artifact["quantize"], "path": artifact["path"],
+               "target": artifact.get("target")}
+        try:
+            path = Path(artifact["path"])
+            runner = load_runner(path)
+            row["size_kb"] = size_kb(path)
+            row["accuracy"] = accuracy(runner(x))
+            row["latency_ms"] = _latency_ms(runner.run_batch, x[:1], repeats)
+            if getattr(runner, "dynamic_batch", True):
+                row["throughput"] = _throughput(runner.run_batch, sample, batch)
+            else:  # a static batch of 1 (edgetpu): its throughput is one example at a time
+                row["throughput"] = 1000 / row["latency_ms"]
+            row["status"] = "ok"
+        except Exception as exc:
+            row["status"] = f"error: {exc}"
+        measured.append(row)
+    for row in measured:
+        if row.get("latency_ms"):
+            row["speedup_vs_keras_predict"] = round(keras_row["latency_ms"] / row["latency_ms"], 1)
+        for key in ("latency_ms", "latency_call_ms"):
+            if key in row:
+                row[key] = round(row[key], 4)
+        if "throughput" in row:
+            row["throughput"] = round(row["throughput"], 1)
+    return {
+        "run": card["run"], "model": card["model"], "examples": int(len(y)),
+        "batch": batch, "repeats": repeats, "rows": measured + rows,
+    }
