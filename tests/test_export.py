@@ -83,7 +83,7 @@ def _check_report(report):
 
 @pytest.mark.slow
 def test_float_formats_round_trip(lenet_run):
-    reports = export(lenet_run, format="all")
+    reports = zoo.export(lenet_run, format="all")  # the package-level API
     assert [(r["format"], r["quantize"]) for r in reports] == [("saved_model", "none"), ("tflite", "none"), ("onnx", "none")]
     for report in reports:
         _check_report(report)
@@ -148,7 +148,7 @@ def test_a_disagreeing_export_fails_and_leaves_nothing(lenet_run, monkeypatch):
 
 @pytest.mark.slow
 def test_predict_with_every_artifact_on_a_png(lenet_run, digit_png):
-    from zoo.predict import predict
+    from zoo.prediction import predict
 
     export(lenet_run, format="tflite", quantize="int8")
     export(lenet_run, format="onnx")
@@ -160,7 +160,7 @@ def test_predict_with_every_artifact_on_a_png(lenet_run, digit_png):
 
 
 def test_predict_errors(lenet_run, tmp_path):
-    from zoo.predict import predict
+    from zoo.prediction import predict
 
     not_image = tmp_path / "note.png"
     not_image.write_text("hello")
@@ -190,7 +190,7 @@ def test_cli_export_and_predict(lenet_run, digit_png):
 
 @pytest.mark.slow
 def test_benchmark_measures_every_format_beside_keras(lenet_run):
-    from zoo.benchmark import benchmark
+    from zoo.benchmarking import benchmark
 
     report = benchmark(lenet_run, repeats=3, examples=512)
     rows = report["rows"]
@@ -205,7 +205,7 @@ def test_benchmark_measures_every_format_beside_keras(lenet_run):
 
 
 def test_cli_benchmark_json_is_one_document(lenet_run, monkeypatch):
-    import zoo.benchmark as bench
+    import zoo.benchmarking as bench
 
     monkeypatch.setattr(bench, "STANDARD", (("tflite", "none"),))
     result = CliRunner().invoke(main, ["benchmark", str(lenet_run.path), "--json"])

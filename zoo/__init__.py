@@ -6,6 +6,7 @@
     report = zoo.summarize(model)         # per-layer shapes, params, MACs, receptive fields
     run = zoo.train("lenet5", epochs=3)   # trains, writes saved_models/lenet5/, returns the Run
     zoo.evaluate(run.name)                # its test metrics
+    zoo.export(run, format="tflite", quantize="int8")   # verified in LiteRT, in run/export/
 
 Importing zoo is cheap: TensorFlow is imported (quietly) the first time a
 model is built or loaded.
@@ -32,6 +33,9 @@ _LAZY = {
     "TrainConfig": "zoo.training",
     "Run": "zoo.training",
     "evaluate": "zoo.evaluation",
+    "export": "zoo.exporter",
+    "predict": "zoo.prediction",
+    "benchmark": "zoo.benchmarking",
 }
 
 
@@ -45,6 +49,9 @@ def __getattr__(name):  # PEP 562: heavy parts of the API load on first use
 
 __all__ = [
     "__version__",
+    "benchmark",
+    "export",
+    "predict",
     "ConfigError",
     "DataError",
     "ExportError",

@@ -319,7 +319,7 @@ def predict_cmd(artifact, inputs, top_k, as_json):
     Example:
       zoo predict saved_models/lenet5/export/model_int8.tflite digit.png
     """
-    from zoo.predict import predict
+    from zoo.prediction import predict
 
     results = predict(artifact, list(inputs), top_k=top_k)
     if as_json:
@@ -343,7 +343,7 @@ def benchmark_cmd(run, as_json):
     float32 / dynamic / float16 / int8, ONNX). Latency is the median of
     batch-1 calls; throughput uses batches of 256.
     """
-    from zoo.benchmark import benchmark
+    from zoo.benchmarking import benchmark
 
     report = benchmark(run)
     if as_json:
