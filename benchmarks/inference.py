@@ -10,22 +10,14 @@ second at batch 1 and 256, and each row's ratio to Keras `model.predict`.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 
 
 def rate(fn, x, batch: int, repeats: int) -> float:
-    """Examples per second: median over `repeats` calls at this batch size (after warm-up)."""
-    chunk = x[:batch]
-    for _ in range(3):
-        fn(chunk)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn(chunk)
-        times.append(time.perf_counter() - start)
-    return batch / statistics.median(times)
+    """Examples per second: the median over `repeats` calls at this batch size (after warm-up)."""
+    from zoo.benchmarking import latency_ms_of
+
+    return batch / (latency_ms_of(fn, x[:batch], repeats) / 1000)
 
 
 def main() -> int:

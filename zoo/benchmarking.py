@@ -22,7 +22,8 @@ STANDARD = (("saved_model", "none"), ("tflite", "none"), ("tflite", "dynamic"), 
             ("tflite", "int8"), ("onnx", "none"))
 
 
-def _latency_ms(fn, x1: np.ndarray, repeats: int) -> float:
+def latency_ms_of(fn, x1: np.ndarray, repeats: int) -> float:
+    """Median milliseconds of `fn(x1)` over `repeats` calls, after 3 warm-up calls."""
     for _ in range(3):
         fn(x1)
     times = []
@@ -77,8 +78,8 @@ def benchmark(run, *, repeats: int = 50, batch: int = 256, examples: int = 2048,
         "format": "keras", "quantize": "none", "path": str(folder / runs.MODEL_FILE),
         "size_kb": size_kb(folder / runs.MODEL_FILE),
         "accuracy": accuracy(model.predict(x, batch_size=1024, verbose=0)),
-        "latency_ms": _latency_ms(lambda b: model.predict(b, verbose=0), x[:1], max(5, repeats // 5)),
-        "latency_call_ms": _latency_ms(lambda b: model(b, training=False), x[:1], repeats),
+        "latency_ms": latency_ms_of(lambda b: model.predict(b, verbose=0), x[:1], max(5, repeats // 5)),
+        "latency_call_ms": latency_ms_of(lambda b: model(b, training=False), x[:1], repeats),
         "throughput": _throughput(lambda b: model.predict(b, verbose=0), sample, batch),
         "status": "ok",
     }
@@ -91,7 +92,7 @@ def benchmark(run, *, repeats: int = 50, batch: int = 256, examples: int = 2048,
             runner = load_runner(path)
             row["size_kb"] = size_kb(path)
             row["accuracy"] = accuracy(runner(x))
-            row["latency_ms"] = _latency_ms(runner.run_batch, x[:1], repeats)
+            row["latency_ms"] = latency_ms_of(runner.run_batch, x[:1], repeats)
             if getattr(runner, "dynamic_batch", True):
                 row["throughput"] = _throughput(runner.run_batch, sample, batch)
             else:  # a static batch of 1 (edgetpu): its throughput is one example at a time
