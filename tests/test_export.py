@@ -212,3 +212,32 @@ def test_cli_benchmark_json_is_one_document(lenet_run, monkeypatch):
     assert result.exit_code == 0, result.output
     document = json.loads(result.stdout)
     assert document["model"] == "lenet5" and document["rows"][0]["format"] == "keras"
+
+
+@pytest.mark.slow
+def test_text_model_exports_take_token_ids_and_predict_from_raw_text(tmp_path, zoo_home):
+    import csv
+
+    rng = np.random.default_rng(1)
+    topics = {"sport": ["goal", "match", "team", "league"], "money": ["bank", "shares", "market", "profit"],
+              "film": ["actor", "movie", "award", "director"]}
+    path = tmp_path / "news.csv"
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["text", "label"])
+        for i in range(240):
+            label = list(topics)[i % 3]
+            writer.writerow([" ".join(rng.choice(topics[label] + ["the", "a", "today"], 10)), label])
+    run = train("text_cnn", data=str(path), epochs=15, verbose=0, batch_size=16, lr=3e-3,
+                model_args={"sequence_length": 24, "embedding_dim": 16, "filters": 16, "hidden_units": 16})
+    assert run.metrics["test_accuracy"] >= 0.95
+    reports = export(run, format="all") + export(run, quantize="int8", calibration_samples=100)
+    for report in reports:
+        assert report["passed"] and report["top1_agreement"] >= TOLERANCE[report["quantize"]][0]
+    folder = run.path / "export"
+    assert (folder / "vocab.txt").read_text() == (run.path / "vocab.txt").read_text()
+    from zoo.prediction import predict
+
+    for artifact in ("model_int8.tflite", "model.onnx", "saved_model"):
+        results = predict(folder / artifact, ["the bank shares rose on the market", "a late goal won the match"])
+        assert [r["predictions"][0]["label"] for r in results] == ["money", "sport"], artifact
