@@ -21,8 +21,22 @@ class OneLineUsageError(click.ClickException):
     exit_code = 2
 
 
+def _one_line(exc: click.UsageError) -> click.ClickException:
+    """Click's usage errors print the usage and a blank line first; keep the message and the hint."""
+    if isinstance(exc, getattr(click.exceptions, "NoArgsIsHelpError", ())):
+        return exc  # `zoo` alone: the help text is the answer
+    hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+    return OneLineUsageError(exc.format_message() + hint)
+
+
 class ZooGroup(click.Group):
-    """Turns zoo's own exceptions into `Error: ...` with exit code 1 (runtime) or 2 (usage)."""
+    """Every error is one `Error: ...` line on stderr: exit code 2 for usage, 1 at run time, 130 for Ctrl-C."""
+
+    def make_context(self, *args, **kwargs):
+        try:
+            return super().make_context(*args, **kwargs)
+        except click.UsageError as exc:
+            raise _one_line(exc) from None
 
     def invoke(self, ctx: click.Context):
         try:
@@ -31,6 +45,12 @@ class ZooGroup(click.Group):
             error = OneLineUsageError if exc.usage else click.ClickException
             error = error(str(exc))
             error.exit_code = getattr(exc, "exit_code", error.exit_code)
+            raise error from None
+        except click.UsageError as exc:
+            raise _one_line(exc) from None
+        except KeyboardInterrupt:
+            error = click.ClickException("interrupted")
+            error.exit_code = 130
             raise error from None
 
 

@@ -79,6 +79,10 @@ def load_model(path: str | os.PathLike, *, safe_mode: bool = True):
         raise ModelLoadError(f"no model file at {path}")
     if path.suffix != ".keras":
         raise ModelLoadError(f"{path} is not a Keras 3 model file (.keras)")
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        raise ModelLoadError(f"cannot load {path}: not a Keras model file (a .keras file is a zip archive)")
     from zoo.backend import keras
 
     try:

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from zoo import runs
-from zoo.errors import ConfigError, Interrupted
+from zoo.errors import ConfigError, Interrupted, ZooError
 from zoo.registry import get_entry
 
 PARTIAL = ".partial"
@@ -144,7 +144,7 @@ def _prepare_folder(config: TrainConfig, root: Path, name: str) -> Path:
     try:
         partial.mkdir(parents=True)
     except OSError as exc:
-        raise ConfigError(f"cannot write to the output folder {root}/: {exc.strerror}") from None
+        raise ZooError(f"cannot write to the output folder {root}/: {exc.strerror}; choose another with --out") from None
     return partial
 
 

@@ -1,0 +1,115 @@
+"""Bad input through the command line: exit code 2 for a usage mistake, 1 for a failure, one line, no traceback."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+import struct
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from zoo.cli import main
+
+DATA = Path(os.environ["ZOO_DATA_DIR"])
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    """An empty output folder and data folder, offline; returns a helper that runs zoo."""
+    home, data = tmp_path / "runs", tmp_path / "data"
+    home.mkdir()
+    data.mkdir()
+    monkeypatch.setenv("ZOO_HOME", str(home))
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+
+    def zoo(*args):
+        result = CliRunner().invoke(main, [str(a) for a in args], prog_name="zoo")
+        return result.exit_code, result.stderr.replace(str(tmp_path), "TMP")
+
+    zoo.tmp = tmp_path
+    return zoo
+
+
+def _idx_folder(root: Path, magic=0x803, n_images=10, n_labels=10) -> Path:
+    root.mkdir()
+    for stem, count, shape, m in (("train-images-idx3-ubyte", n_images, (28, 28), magic),
+                                  ("train-labels-idx1-ubyte", n_labels, (), 0x801),
+                                  ("t10k-images-idx3-ubyte", 10, (28, 28), 0x803),
+                                  ("t10k-labels-idx1-ubyte", 10, (), 0x801)):
+        dims = (count, *shape)
+        header = struct.pack(">I", m) + struct.pack(f">{len(dims)}I", *dims)
+        body = bytes(count * (784 if shape else 1))
+        (root / f"{stem}.gz").write_bytes(gzip.compress(header + body))
+    return root
+
+
+CASES = [
+    # (arguments, exit code, stderr); TMP stands for the test's temporary folder
+    (["train", "lenet6"], 2, "Error: unknown model 'lenet6'; did you mean lenet, lenet5? 'zoo list' shows the 5 models: "
+     "image_cnn, lenet5, mnist_cnn, mnist_cnn_dropout, text_cnn"),
+    (["train", "lenet", "--epochs", "0"], 2,
+     "Error: Invalid value for '--epochs': 0 is not in the range x>=1. (see 'zoo train --help')"),
+    (["train", "lenet", "--epochs", "-3"], 2,
+     "Error: Invalid value for '--epochs': -3 is not in the range x>=1. (see 'zoo train --help')"),
+    (["train", "lenet", "--epochs", "ten"], 2,
+     "Error: Invalid value for '--epochs': 'ten' is not a valid integer range. (see 'zoo train --help')"),
+    (["train", "lenet", "--batch-size", "0"], 2,
+     "Error: Invalid value for '--batch-size': 0 is not in the range x>=1. (see 'zoo train --help')"),
+    (["train", "lenet", "--lr", "-0.1"], 2,
+     "Error: Invalid value for '--lr': -0.1 is not in the range 0<x<=10. (see 'zoo train --help')"),
+    (["train", "lenet", "--lr", "fast"], 2,
+     "Error: Invalid value for '--lr': 'fast' is not a valid float range. (see 'zoo train --help')"),
+    (["train", "lenet", "--limit", "100", "--batch-size", "500", "--data", DATA / "mnist"], 2,
+     "Error: batch-size 500 is larger than the 90 training examples"),
+    (["train", "lenet", "--name", "../escape"], 2,
+     "Error: invalid run name '../escape': use letters, digits, '.', '_' and '-' (no '/', no '..', at most 128 characters)"),
+    (["train", "lenet", "--data", DATA / "mnist", "--limit", "100", "--batch-size", "16",
+      "--out", "{file}/runs"], 1,
+     "Error: cannot write to the output folder TMP/file.txt/runs/: Not a directory; choose another with --out"),
+    (["train", "lenet", "--data", "mnist"], 1,
+     "Error: MNIST not found (looked in TMP/data/mnist; TMP/keras/datasets) and ZOO_OFFLINE is set; "
+     "point --data at a folder with the four MNIST IDX files or mnist.npz, or set ZOO_DATA_DIR"),
+    (["train", "lenet", "--data", "{badmagic}"], 1,
+     "Error: TMP/badmagic/train-images-idx3-ubyte.gz: wrong IDX magic 0x00000801, expected 0x00000803"),
+    (["train", "lenet", "--data", "{mismatch}"], 1,
+     "Error: TMP/mismatch/train-images-idx3-ubyte.gz: 10 images but train-labels-idx1-ubyte.gz has 9 labels"),
+    (["train", "text_cnn", "--data", "{nocolumn}"], 1,
+     "Error: TMP/nocolumn.csv: no text column found among: words, label; name it with --text-column"),
+    (["train", "text_cnn", "--data", "{empty}"], 1, "Error: TMP/empty.csv: empty CSV file"),
+    (["train", "text_cnn", "--data", "{oneclass}"], 1,
+     "Error: TMP/oneclass.csv: only one class (spam); a classifier needs at least two"),
+    (["evaluate", "nope"], 1, "Error: no run 'nope': no card.json in nope or under TMP/runs/"),
+    (["export", "nope"], 1, "Error: no run 'nope': no card.json in nope or under TMP/runs/"),
+    (["export", "nope", "--format", "coreml"], 2,
+     "Error: Invalid value for '--format': 'coreml' is not one of 'saved_model', 'tflite', 'onnx', 'all'. "
+     "(see 'zoo export --help')"),
+    (["export", "nope", "--target", "tpu"], 2,
+     "Error: Invalid value for '--target': 'tpu' is not one of 'cpu', 'gpu', 'edgetpu'. (see 'zoo export --help')"),
+    (["summary", "{notmodel}"], 1, "Error: cannot load TMP/broken.keras: not a Keras model file (a .keras file is a zip archive)"),
+    (["predict", "{notmodel}", "x.png"], 1,
+     "Error: TMP/broken.keras: no metadata beside it (broken.keras.json); export it with 'zoo export'"),
+    (["frobnicate"], 2, "Error: No such command 'frobnicate'. (see 'zoo --help')"),
+]
+
+
+@pytest.mark.parametrize("args, code, message", CASES, ids=[" ".join(map(str, c[0]))[:60] for c in CASES])
+def test_bad_input_is_one_clear_line(env, monkeypatch, args, code, message):
+    tmp = env.tmp
+    monkeypatch.setenv("ZOO_DATA_DIR", str(tmp / "data"))
+    (tmp / "file.txt").write_text("not a folder")
+    _idx_folder(tmp / "badmagic", magic=0x801)
+    _idx_folder(tmp / "mismatch", n_labels=9)
+    (tmp / "nocolumn.csv").write_text("words,label\na,1\nb,2\n")
+    (tmp / "empty.csv").write_text("")
+    (tmp / "oneclass.csv").write_text("text,label\n" + "".join(f"buy now {i},spam\n" for i in range(5)))
+    (tmp / "broken.keras").write_bytes(b"not a zip")
+    names = {"file": tmp / "file.txt", "badmagic": tmp / "badmagic", "mismatch": tmp / "mismatch",
+             "nocolumn": tmp / "nocolumn.csv", "empty": tmp / "empty.csv", "oneclass": tmp / "oneclass.csv",
+             "notmodel": tmp / "broken.keras"}
+    args = [str(a).format(**names) for a in args]
+    exit_code, stderr = env(*args)
+    assert (exit_code, stderr) == (code, message + "\n")
+    assert list((tmp / "runs").iterdir()) == []
