@@ -113,3 +113,94 @@ def test_bad_input_is_one_clear_line(env, monkeypatch, args, code, message):
     exit_code, stderr = env(*args)
     assert (exit_code, stderr) == (code, message + "\n")
     assert list((tmp / "runs").iterdir()) == []
+
+
+# ---- failed writes and interruptions ----
+
+QUICK = dict(epochs=1, limit=300, verbose=0, val_split=0.0, batch_size=32)
+
+
+def test_a_failed_write_keeps_the_previous_run_and_can_be_resumed(zoo_home, monkeypatch):
+    import errno
+    import json
+
+    import zoo.plots
+    from zoo.errors import ZooError
+    from zoo.training import train
+
+    first = train("lenet", name="keep", seed=1, **QUICK)
+    card_before = (first.path / "card.json").read_text()
+
+    def no_space(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(zoo.plots, "plot_curves", no_space)
+    with pytest.raises(ZooError) as err:
+        train("lenet", name="keep", overwrite=True, seed=2, **QUICK)
+    assert str(err.value).startswith("could not write run 'keep': No space left on device; nothing was replaced")
+    assert str(err.value).endswith("then: zoo train lenet5 --name keep --resume")
+    assert (first.path / "card.json").read_text() == card_before
+    monkeypatch.undo()
+    monkeypatch.setenv("ZOO_HOME", str(zoo_home))
+    resumed = train("lenet", name="keep", resume=True, verbose=0)
+    assert resumed.card["seed"] == 2 and resumed.card["training"]["epochs_this_session"] == 0
+    assert json.loads((zoo_home / "keep" / "card.json").read_text())["seed"] == 2
+    assert sorted(p.name for p in zoo_home.iterdir()) == ["keep"]
+
+
+def _zoo_process(args, home):
+    import subprocess
+    import sys
+
+    env = {**os.environ, "ZOO_HOME": str(home), "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen([sys.executable, "-m", "zoo.cli", *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for_epochs(home: Path, name: str, epochs: int, process, timeout: float = 240) -> None:
+    import time
+
+    log = home / f"{name}.partial" / "history.csv"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if log.is_file() and len(log.read_text().strip().splitlines()) > epochs:
+            return
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.2)
+    process.kill()
+    raise AssertionError(f"no {epochs} epochs within {timeout} s")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["sigint", "kill9"])
+def test_interrupted_training_resumes_in_a_new_process(tmp_path, how):
+    import signal
+
+    home = tmp_path / "runs"
+    args = ["train", "lenet", "--data", str(DATA / "mnist"), "--limit", "1500", "--epochs", "15",
+            "--batch-size", "64", "--name", "long"]
+    process = _zoo_process(args, home)
+    _wait_for_epochs(home, "long", 2, process)
+    process.send_signal(signal.SIGINT if how == "sigint" else signal.SIGKILL)
+    out, err = process.communicate(timeout=60)
+    if how == "sigint":
+        assert process.returncode == 130
+        assert err.strip().splitlines()[-1].endswith("continue with: zoo train lenet5 --name long --resume")
+        assert "Traceback" not in err
+    else:
+        assert process.returncode == -signal.SIGKILL
+    assert not (home / "long").exists() and (home / "long.partial" / "checkpoints" / "backup").is_dir()
+    done = (home / "long.partial" / "history.csv").read_text().strip().splitlines()[1:]
+
+    resumed = _zoo_process(["train", "lenet", "--name", "long", "--resume"], home)
+    out, err = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0, err
+    import csv
+    import json
+
+    with (home / "long" / "history.csv").open() as f:
+        epochs = [int(row["epoch"]) for row in csv.DictReader(f)]
+    assert epochs == list(range(15))  # every epoch once: nothing lost, nothing repeated
+    card = json.loads((home / "long" / "card.json").read_text())
+    assert card["training"]["epochs_this_session"] == 15 - len(done)
+    assert card["metrics"]["test_accuracy"] > 0.85

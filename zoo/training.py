@@ -298,7 +298,7 @@ def train_config(config: TrainConfig) -> Run:
     checkpoints = folder / "checkpoints"
     monitor = "val_loss" if val_ds is not None else "loss"
     callbacks = [
-        k.callbacks.BackupAndRestore(str(checkpoints / "backup"), delete_checkpoint=True),
+        k.callbacks.BackupAndRestore(str(checkpoints / "backup"), delete_checkpoint=False),
         k.callbacks.ModelCheckpoint(str(checkpoints / "best.weights.h5"), monitor=monitor,
                                     save_best_only=True, save_weights_only=True),
         k.callbacks.CSVLogger(str(folder / "history.csv"), append=config.resume),
@@ -358,19 +358,34 @@ def train_config(config: TrainConfig) -> Run:
         "versions": _versions(),
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
+    try:
+        final = _write_run(folder, root / name, keras_model, prep, card, rows, entry.name, dataset)
+    except OSError as exc:
+        raise ZooError(
+            f"could not write run '{name}': {exc.strerror or exc}; nothing was replaced, and the trained "
+            f"epochs are kept in {folder}/ - free some space, then: zoo train {entry.name} --name {name} --resume"
+        ) from None
+    return Run(final, card)
+
+
+def _write_run(folder: Path, final: Path, keras_model, prep, card: dict, rows, model_name: str, dataset) -> Path:
+    """Write the run's files into its .partial folder, then move it into place in one rename."""
+    from zoo.plots import plot_confusion, plot_curves
+    from zoo.preprocess import TextPreprocessing
+
+    metrics = card["metrics"]
     keras_model.save(folder / runs.MODEL_FILE)
     if isinstance(prep, TextPreprocessing):
         prep.save_vocabulary(folder)
     (folder / runs.CARD_FILE).write_text(json.dumps(card, indent=2) + "\n")
-    from zoo.plots import plot_confusion, plot_curves
-
-    plot_curves(rows, folder / "curves.png", title=f"{name}: {entry.name} on {dataset.name}")
+    plot_curves(rows, folder / "curves.png", title=f"{final.name}: {model_name} on {dataset.name}")
     plot_confusion(metrics["confusion_matrix"], dataset.labels, folder / "confusion.png",
-                   title=f"{name}: test accuracy {metrics['test_accuracy']:.2%}")
-    shutil.rmtree(checkpoints, ignore_errors=True)
-    (folder / CONFIG_FILE).unlink(missing_ok=True)
-    final = runs.publish(folder, root / name)
-    return Run(final, card)
+                   title=f"{final.name}: test accuracy {metrics['test_accuracy']:.2%}")
+    published = runs.publish(folder, final)
+    # only now: until the run is in place, --resume needs the epoch state and the options
+    shutil.rmtree(published / "checkpoints", ignore_errors=True)
+    (published / CONFIG_FILE).unlink(missing_ok=True)
+    return published
 
 
 def _tty() -> bool:
