@@ -204,3 +204,113 @@ def test_interrupted_training_resumes_in_a_new_process(tmp_path, how):
     card = json.loads((home / "long" / "card.json").read_text())
     assert card["training"]["epochs_this_session"] == 15 - len(done)
     assert card["metrics"]["test_accuracy"] > 0.85
+
+
+# ---- untrusted files ----
+
+
+def test_lambda_layers_are_refused_unless_the_user_opts_in(tmp_path, monkeypatch, keras):
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Lambda(lambda x: x * 2.0, name="double")(inputs))
+    path = tmp_path / "lambda.keras"
+    model.save(path)
+    monkeypatch.setenv("ZOO_UNSAFE", "0")  # restored after the test: --unsafe sets it for the process
+    runner = CliRunner()
+    refused = runner.invoke(main, ["summary", str(path)], prog_name="zoo")
+    assert refused.exit_code == 1
+    assert refused.stderr == (f"Error: cannot load {path}: it holds Python code (a Lambda layer) that safe mode "
+                              "refuses to run; if you trust the file: zoo --unsafe ..., or "
+                              "load_model(path, safe_mode=False)\n")
+    allowed = runner.invoke(main, ["--unsafe", "summary", str(path), "--json"], prog_name="zoo")
+    assert allowed.exit_code == 0, allowed.output
+    import json
+
+    row = json.loads(allowed.stdout)["layers"][0]
+    assert (row["name"], row["type"], row["macs"], row["receptive_field"]) == ("double", "Lambda", None, None)
+
+
+def test_an_interrupted_export_leaves_no_artifact(zoo_home, monkeypatch):
+    import zoo.exporter as exporter
+    from zoo.training import train
+
+    run = train("lenet", name="ex", **QUICK)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(exporter, "verify", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        exporter.export(run, format="tflite")
+    assert sorted(p.name for p in (run.path / "export").iterdir()) == []
+
+
+# ---- fuzzing the loaders: random bytes are a DataError, never a crash or a hang ----
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@FUZZ
+@given(st.binary(max_size=300), st.booleans())
+def test_fuzz_idx(tmp_path_factory, payload, compress):
+    from zoo.data import read_idx
+    from zoo.errors import DataError
+
+    path = tmp_path_factory.mktemp("idx") / "train-images-idx3-ubyte"
+    path.write_bytes(gzip.compress(payload) if compress else payload)
+    try:
+        array = read_idx(path, 0x803)
+    except DataError as exc:
+        assert str(exc).startswith(str(path))
+    else:
+        assert array.ndim == 3
+
+
+@FUZZ
+@given(st.text(max_size=300))
+def test_fuzz_csv(tmp_path_factory, content):
+    from zoo.data import load_dataset
+    from zoo.errors import DataError
+
+    path = tmp_path_factory.mktemp("csv") / "data.csv"
+    path.write_bytes(content.encode("utf-8", "replace"))
+    try:
+        data = load_dataset(path, kind="text")
+    except DataError as exc:
+        assert str(exc).startswith(str(path))
+    else:
+        assert len(data.labels) >= 2
+
+
+@FUZZ
+@given(st.binary(max_size=400))
+def test_fuzz_images(tmp_path_factory, payload):
+    import warnings
+
+    import numpy as np
+    from PIL import Image
+
+    from zoo.data import load_dataset
+
+    root = tmp_path_factory.mktemp("img")
+    for name in ("a", "b"):
+        (root / name).mkdir()
+        for i in range(3):
+            Image.fromarray(np.full((6, 6), 40 * i, np.uint8)).save(root / name / f"{i}.png")
+    (root / "a" / "fuzz.png").write_bytes(payload)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        data = load_dataset(root, kind="image", image_shape=(6, 6, 1))
+    assert len(data.y_train) + len(data.y_test) in (6, 7)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.sampled_from(["--epochs", "--batch-size", "--lr", "--limit", "--patience", "--val-split", "--seed"]),
+       st.text(min_size=1, max_size=12).filter(lambda s: not s.startswith("-")))
+def test_fuzz_option_parsing(option, value):
+    result = CliRunner().invoke(main, ["train", "lenet6", option, value], prog_name="zoo")
+    assert result.exit_code == 2  # a bad value, or the unknown model: a usage error either way
+    assert result.stderr.startswith("Error: ") and result.stderr.count("\n") == 1
+    assert "Traceback" not in result.output

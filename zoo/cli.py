@@ -97,7 +97,9 @@ def _axes(values) -> str:
 
 @click.group(cls=ZooGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", "-V", prog_name="zoo")
-def main():
+@click.option("--unsafe", is_flag=True, help="Load .keras files that carry Python code (Lambda layers). "
+              "Only for files you trust.")
+def main(unsafe: bool):
     """Classic small networks in Keras 3: list, summarize, train and export them.
 
     \b
@@ -110,6 +112,10 @@ def main():
     Set ZOO_DATA_DIR to the folder that holds the datasets, ZOO_HOME to where
     runs are written (default ./saved_models), ZOO_VERBOSE=1 to see TensorFlow's logs.
     """
+    if unsafe:
+        import os
+
+        os.environ["ZOO_UNSAFE"] = "1"
 
 
 @main.command("list")

@@ -66,8 +66,11 @@ def publish(staging: Path, final: Path) -> Path:
     return final
 
 
-def load_model(path: str | os.PathLike, *, safe_mode: bool = True):
+def load_model(path: str | os.PathLike, *, safe_mode: bool | None = None):
     """Load a `.keras` file, or the `model.keras` of a run folder, without running untrusted code.
+
+    `safe_mode` (default: on, unless `zoo --unsafe` or ZOO_UNSAFE=1) refuses
+    files that carry Python code, such as Lambda layers.
 
     Raises:
         ModelLoadError: missing, unreadable or unsafe file.
@@ -85,12 +88,15 @@ def load_model(path: str | os.PathLike, *, safe_mode: bool = True):
         raise ModelLoadError(f"cannot load {path}: not a Keras model file (a .keras file is a zip archive)")
     from zoo.backend import keras
 
+    if safe_mode is None:
+        safe_mode = os.environ.get("ZOO_UNSAFE", "") in ("", "0")
     try:
         return keras().saving.load_model(path, compile=False, safe_mode=safe_mode)
     except Exception as exc:  # Keras raises many types for a bad file
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if "safe_mode" in str(exc):
-            reason = "it holds Python code (a Lambda layer) that safe mode refuses to run"
+            reason = ("it holds Python code (a Lambda layer) that safe mode refuses to run; "
+                      "if you trust the file: zoo --unsafe ..., or load_model(path, safe_mode=False)")
         raise ModelLoadError(f"cannot load {path}: {reason}") from exc
 
 
