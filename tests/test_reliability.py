@@ -148,12 +148,20 @@ def test_a_failed_write_keeps_the_previous_run_and_can_be_resumed(zoo_home, monk
     assert sorted(p.name for p in zoo_home.iterdir()) == ["keep"]
 
 
+def _default_sigint():
+    """A shell's background job starts with SIGINT ignored, and Python then never raises
+    KeyboardInterrupt; give the child the default disposition, as a terminal would."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _zoo_process(args, home):
     import subprocess
     import sys
 
     env = {**os.environ, "ZOO_HOME": str(home), "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([sys.executable, "-m", "zoo.cli", *args], env=env,
+    return subprocess.Popen([sys.executable, "-m", "zoo.cli", *args], env=env, preexec_fn=_default_sigint,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
