@@ -1,0 +1,131 @@
+"""Training throughput on MNIST: zoo's training path beside plain Keras and a PyTorch eager loop.
+
+    ZOO_DATA_DIR=../shared/data python benchmarks/train_throughput.py [--models lenet5 mnist_cnn]
+        [--epochs 3] [--repeats 3]
+
+Each repetition runs every contender once, interleaved, on the same 60,000
+MNIST images (batch 128, Adam 1e-3, no augmentation, no validation split), and
+measures training samples per second over the epochs after the first (which
+pays for tracing). Medians are printed with ratios to plain Keras, and each
+contender's final test accuracy. PyTorch runs only when it is installed
+(`pip install torch==2.13.0`, the CPU build; not part of the test install).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+BATCH, LR = 128, 1e-3
+
+
+def zoo_path(model: str, epochs: int, data) -> tuple[float, float]:
+    """zoo.train itself (tf.data, steps_per_execution, callbacks), as a user runs it."""
+    import zoo
+
+    with tempfile.TemporaryDirectory() as out:
+        run = zoo.train(model, epochs=epochs, batch_size=BATCH, lr=LR, augment=0, val_split=0.0,
+                        out=out, verbose=0)
+        rows = run.card["training"]
+        # zoo reports samples/s over all epochs; that includes the first (tracing) epoch
+        return rows["samples_per_second"], run.metrics["test_accuracy"]
+
+
+def plain_keras(model: str, epochs: int, data) -> tuple[float, float]:
+    """The keras.io recipe: model.fit on NumPy arrays."""
+    import keras
+
+    import zoo
+
+    x, y, xt, yt = data
+    net = zoo.create_model(model)
+    net.compile(optimizer=keras.optimizers.Adam(LR), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    start = time.perf_counter()
+    net.fit(x, y, batch_size=BATCH, epochs=epochs, verbose=0)
+    seconds = time.perf_counter() - start
+    accuracy = float((net.predict(xt, batch_size=1024, verbose=0).argmax(1) == yt).mean())
+    return len(y) * epochs / seconds, accuracy
+
+
+def pytorch_eager(model: str, epochs: int, data) -> tuple[float, float]:
+    """The same network in PyTorch, trained by a plain eager loop."""
+    import torch
+    from torch import nn
+
+    x, y, xt, yt = data
+    torch.manual_seed(0)
+    if model == "lenet5":
+        net = nn.Sequential(
+            nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+            nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10),
+        )
+    else:
+        net = nn.Sequential(
+            nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(3136, 10),
+        )
+    xs = torch.from_numpy(x.transpose(0, 3, 1, 2).copy())
+    ys = torch.from_numpy(y.astype(np.int64))
+    opt = torch.optim.Adam(net.parameters(), lr=LR)
+    loss_fn = nn.CrossEntropyLoss()
+    start = time.perf_counter()
+    for _ in range(epochs):
+        order = torch.randperm(len(ys))
+        for i in range(0, len(ys), BATCH):
+            idx = order[i : i + BATCH]
+            opt.zero_grad()
+            loss_fn(net(xs[idx]), ys[idx]).backward()
+            opt.step()
+    seconds = time.perf_counter() - start
+    with torch.no_grad():
+        pred = net(torch.from_numpy(xt.transpose(0, 3, 1, 2).copy())).argmax(1).numpy()
+    return len(y) * epochs / seconds, float((pred == yt).mean())
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=["lenet5", "mnist_cnn"])
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+
+    from zoo.backend import keras
+
+    keras()  # quiet TensorFlow import, oneDNN on
+    from zoo.data import load_dataset
+
+    mnist = load_dataset("mnist", kind="image")
+    data = (mnist.x_train.astype(np.float32) / 255, mnist.y_train.astype(np.int32),
+            mnist.x_test.astype(np.float32) / 255, mnist.y_test.astype(np.int32))
+    contenders = {"zoo": zoo_path, "plain keras": plain_keras}
+    try:
+        import torch  # noqa: F401
+
+        contenders["pytorch eager"] = pytorch_eager
+    except ImportError:
+        print("(PyTorch is not installed: pip install torch==2.13.0 to compare with it)")
+
+    for model in args.models:
+        results = {name: [] for name in contenders}
+        for _ in range(args.repeats):
+            for name, fn in contenders.items():  # interleaved, so drift hits every contender alike
+                results[name].append(fn(model, args.epochs, data))
+        base = statistics.median(r[0] for r in results["plain keras"])
+        print(f"\n{model}: MNIST 60,000 x {args.epochs} epochs, batch {BATCH}, Adam {LR}, "
+              f"median of {args.repeats}")
+        print(f"{'contender':<16}{'samples/s':>12}{'x keras':>9}{'accuracy':>10}")
+        for name, rows in results.items():
+            rate = statistics.median(r[0] for r in rows)
+            accuracy = statistics.median(r[1] for r in rows)
+            print(f"{name:<16}{rate:>12,.0f}{rate / base:>9.2f}{accuracy:>10.2%}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
