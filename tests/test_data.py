@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from zoo.data import load_dataset, load_mnist, read_idx, stratified_split
+from zoo.data import load_dataset, load_mnist, stratified_split
 from zoo.errors import DataError
 
 DATA = Path(os.environ["ZOO_DATA_DIR"])

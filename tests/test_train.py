@@ -66,6 +66,7 @@ def test_run_folder_and_card(lenet_run):
 
 
 def test_evaluate_reproduces_the_card(lenet_run):
+    assert zoo.Run.open(lenet_run.path).card == lenet_run.card
     report = evaluate(lenet_run.path)
     assert report["test_accuracy"] == lenet_run.metrics["test_accuracy"]
     assert report["confusion_matrix"] == lenet_run.metrics["confusion_matrix"]
