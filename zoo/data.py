@@ -260,19 +260,30 @@ def _text_folder(folder: Path) -> tuple[list[str], list[str], list[int], list[st
     return [c.name for c in classes], texts, y, notes
 
 
-def load_text_folder(folder: Path, seed: int = SPLIT_SEED, name: str | None = None) -> Dataset:
-    """One sub-folder per class (like `text_dataset_from_directory`), or train/ and test/ folders of them."""
-    if (folder / "train").is_dir() and (folder / "test").is_dir():
-        labels, x, y, notes = _text_folder(folder / "train")
-        test_labels, xt, yt, test_notes = _text_folder(folder / "test")
+def _class_folders_dataset(folder: Path, kind: str, read, to_array, missing: str, seed: int,
+                           name: str | None = None) -> Dataset:
+    """One sub-folder per class, or train/ and test/ folders of them (whose split is then kept).
+
+    `read(folder)` returns (labels, examples, classes, notes); `to_array` stacks the examples.
+    """
+    split = (folder / "train").is_dir() and (folder / "test").is_dir()
+    train_dir = folder / "train" if split else folder
+    labels, x, y, notes = read(train_dir)
+    if not x:
+        raise DataError(f"{train_dir}: {missing}")
+    test = None
+    if split:
+        test_labels, xt, yt, test_notes = read(folder / "test")
         if test_labels != labels:
             raise DataError(f"{folder}: train/ has classes {labels} but test/ has {test_labels}")
-        return _finish(name or folder.name, "text", labels, np.array(x, dtype=object), y, str(folder), seed,
-                       notes + test_notes, test=(np.array(xt, dtype=object), yt))
-    labels, x, y, notes = _text_folder(folder)
-    if not x:
-        raise DataError(f"{folder}: no text files found in class sub-folders")
-    return _finish(name or folder.name, "text", labels, np.array(x, dtype=object), y, str(folder), seed, notes)
+        notes, test = notes + test_notes, (to_array(xt), yt)
+    return _finish(name or folder.name, kind, labels, to_array(x), y, str(folder), seed, notes, test=test)
+
+
+def load_text_folder(folder: Path, seed: int = SPLIT_SEED, name: str | None = None) -> Dataset:
+    """One sub-folder per class (like `text_dataset_from_directory`), or train/ and test/ folders of them."""
+    return _class_folders_dataset(folder, "text", _text_folder, lambda texts: np.array(texts, dtype=object),
+                                  "no text files found in class sub-folders", seed, name)
 
 
 def _pick(columns: list[str], wanted: str | None, candidates: tuple[str, ...], what: str, path: Path) -> str:
@@ -411,20 +422,9 @@ def load_image_folder(folder: Path, shape: tuple[int, int, int], seed: int = SPL
     def stack(images):
         return np.stack(images) if images else np.zeros((0, *shape), np.uint8)
 
-    if (folder / "train").is_dir() and (folder / "test").is_dir():
-        labels, x, y, bad = _image_folder(folder / "train", shape)
-        test_labels, xt, yt, bad_test = _image_folder(folder / "test", shape)
-        if test_labels != labels:
-            raise DataError(f"{folder}: train/ has classes {labels} but test/ has {test_labels}")
-        if not x:
-            raise DataError(f"{folder}/train: no images found")
-        return _finish(folder.name, "image", labels, stack(x), y, str(folder), seed, bad + bad_test,
-                       test=(stack(xt), yt))
-    labels, x, y, bad = _image_folder(folder, shape)
-    if not x:
-        suffixes = ", ".join(sorted(IMAGE_SUFFIXES))
-        raise DataError(f"{folder}: no images found (one sub-folder per class, files ending {suffixes})")
-    return _finish(folder.name, "image", labels, stack(x), y, str(folder), seed, bad)
+    suffixes = ", ".join(sorted(IMAGE_SUFFIXES))
+    return _class_folders_dataset(folder, "image", lambda f: _image_folder(f, shape), stack,
+                                  f"no images found (one sub-folder per class, files ending {suffixes})", seed)
 
 
 # ---------------------------------------------------------------- entry point
