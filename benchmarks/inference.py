@@ -29,9 +29,8 @@ def main() -> int:
     import json
 
     from zoo import runs
-    from zoo.data import load_dataset
+    from zoo.evaluation import run_dataset
     from zoo.exporter import export
-    from zoo.preprocess import from_card
     from zoo.runtime import load_runner
 
     folder = runs.find_run(args.run)
@@ -40,8 +39,7 @@ def main() -> int:
         name = "model_float32.tflite" if quantize == "none" else "model_int8.tflite"
         if not (folder / "export" / name).is_file():
             export(folder, format="tflite", quantize=quantize)
-    prep = from_card(card, folder)
-    data = load_dataset(card["dataset"]["spec"], kind=prep.kind, image_shape=getattr(prep, "shape", None))
+    prep, data = run_dataset(folder, card)
     x = prep(data.x_test[:256])
 
     keras_model = load_runner(folder / runs.MODEL_FILE).model

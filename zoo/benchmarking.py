@@ -44,40 +44,34 @@ def _throughput(fn, x: np.ndarray, batch: int) -> float:
 
 def benchmark(run, *, repeats: int = 50, batch: int = 256, examples: int = 2048, out=None) -> dict:
     """Measure the Keras model and each artifact in `RUN/export/` (exporting the standard set if missing)."""
-    from zoo.data import load_dataset
-    from zoo.exporter import export
+    from zoo.exporter import export_one, prepare_run, record
     from zoo.metrics import as_class_probabilities
-    from zoo.preprocess import from_card
     from zoo.runtime import load_runner
 
-    folder = runs.find_run(getattr(run, "path", run), out)
-    card = json.loads((folder / runs.CARD_FILE).read_text())
-    report_path = folder / EXPORT_DIR / REPORT_FILE
+    job = prepare_run(getattr(run, "path", run), 500, out)  # the run, its test split and Keras's answers, once
+    report_path = job.folder / EXPORT_DIR / REPORT_FILE
     known = json.loads(report_path.read_text())["artifacts"] if report_path.is_file() else []
     have = {(a["format"], a["quantize"]) for a in known if not a.get("target")}
-    rows = []
+    rows, made = [], []
     for fmt, quant in STANDARD:
         if (fmt, quant) not in have:
             try:
-                export(folder, format=fmt, quantize=quant)
+                made.append(export_one(job, fmt, quant, None))
             except Exception as exc:  # a failed format is a row, not an abort
                 rows.append({"format": fmt, "quantize": quant, "status": f"error: {exc}"})
-    known = json.loads(report_path.read_text())["artifacts"] if report_path.is_file() else []
+    known = record(job, made) if made else known
 
-    prep = from_card(card, folder)
-    dataset = load_dataset(card["dataset"]["spec"], kind=prep.kind, image_shape=getattr(prep, "shape", None))
-    x, y = prep(dataset.x_test), dataset.y_test
+    folder, card, model = job.folder, job.card, job.model
+    x, y = job.x_test, job.y_test
     sample = x[:examples]
 
     def accuracy(probs):
         return float((as_class_probabilities(probs).argmax(1) == y).mean())
 
-    runner = load_runner(folder / runs.MODEL_FILE)
-    model = runner.model
     keras_row = {
         "format": "keras", "quantize": "none", "path": str(folder / runs.MODEL_FILE),
         "size_kb": size_kb(folder / runs.MODEL_FILE),
-        "accuracy": accuracy(model.predict(x, batch_size=1024, verbose=0)),
+        "accuracy": accuracy(job.keras_probs),
         "latency_ms": latency_ms_of(lambda b: model.predict(b, verbose=0), x[:1], max(5, repeats // 5)),
         "latency_call_ms": latency_ms_of(lambda b: model(b, training=False), x[:1], repeats),
         "throughput": _throughput(lambda b: model.predict(b, verbose=0), sample, batch),

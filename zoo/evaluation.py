@@ -11,6 +11,16 @@ from zoo.errors import ConfigError, ModelLoadError
 from zoo.metrics import classification_metrics
 
 
+def run_dataset(folder: Path, card: dict, data: str | None = None):
+    """A run's recorded preprocessing and its dataset, split as it was when the run was tested."""
+    from zoo.data import load_dataset
+    from zoo.preprocess import from_card
+
+    prep = from_card(card, folder)
+    spec = data or card["dataset"]["spec"]
+    return prep, load_dataset(spec, kind=prep.kind, image_shape=getattr(prep, "shape", None))
+
+
 def evaluate(target: str | os.PathLike, data: str | None = None, *, out=None, batch_size: int = 1024) -> dict:
     """Accuracy, loss, per-class precision / recall / F1 and the confusion matrix on the test split.
 
@@ -22,7 +32,7 @@ def evaluate(target: str | os.PathLike, data: str | None = None, *, out=None, ba
         The metrics, with `run`, `model` and `dataset` beside them.
     """
     from zoo.data import load_dataset
-    from zoo.preprocess import ImagePreprocessing, from_card
+    from zoo.preprocess import ImagePreprocessing
 
     path = Path(target)
     if path.suffix == ".keras" and path.is_file() and not (path.parent / runs.CARD_FILE).is_file():
@@ -32,17 +42,14 @@ def evaluate(target: str | os.PathLike, data: str | None = None, *, out=None, ba
         shape = tuple(model.inputs[0].shape[1:])
         if len(shape) != 3:
             raise ConfigError(f"{path} takes text; evaluate it through its run folder, which holds the vocabulary")
-        prep, card, kind = ImagePreprocessing(shape), {}, "image"
-        labels = None
+        prep, card, labels = ImagePreprocessing(shape), {}, None
+        dataset = load_dataset(data, kind="image", image_shape=shape)
     else:
         folder = runs.find_run(target, out)
         card = json.loads((folder / runs.CARD_FILE).read_text())
         model = runs.load_model(folder)
-        prep = from_card(card, folder)
-        kind, labels = prep.kind, card["labels"]
-        data = data or card["dataset"]["spec"]
-    dataset = load_dataset(
-        data, kind=kind, image_shape=getattr(prep, "shape", None))
+        prep, dataset = run_dataset(folder, card, data)
+        labels = card["labels"]
     if labels is not None and dataset.labels != labels:
         raise ModelLoadError(
             f"{dataset.source} has classes {dataset.labels}, but the model was trained on {labels}"

@@ -1,7 +1,7 @@
 """Export a trained run to SavedModel, TFLite (LiteRT) and ONNX, each verified in its own runtime.
 
 The formats are a table of data; each has one function that writes the
-artifact, and `_export_one` wraps them all with timing, verification against
+artifact, and `export_one` wraps them all with timing, verification against
 the Keras model on the run's test split, the metadata sidecar and atomic
 placement: an artifact that fails verification is deleted, never left behind.
 """
@@ -155,7 +155,7 @@ def _onnx(model, path: Path) -> None:
 
 
 @dataclass
-class _Job:
+class ExportJob:
     folder: Path  # the run folder
     card: dict
     model: object
@@ -165,22 +165,21 @@ class _Job:
     calibration: np.ndarray
 
 
-def _prepare(run_target, calibration_samples: int, out=None) -> _Job:
-    from zoo.data import load_dataset
+def prepare_run(run_target, calibration_samples: int, out=None) -> ExportJob:
+    """Load a run once for any number of exports: its model, test split, Keras answers, calibration data."""
+    from zoo.evaluation import run_dataset
     from zoo.metrics import as_class_probabilities
-    from zoo.preprocess import from_card
 
     folder = runs.find_run(run_target, out)
     card = json.loads((folder / runs.CARD_FILE).read_text())
     model = runs.load_model(folder)
-    prep = from_card(card, folder)
-    dataset = load_dataset(card["dataset"]["spec"], kind=prep.kind, image_shape=getattr(prep, "shape", None))
+    prep, dataset = run_dataset(folder, card)
     x_test = prep(dataset.x_test)
     limit = card["dataset"].get("limit")
     train = dataset.x_train[:limit] if limit else dataset.x_train
     calibration = prep(train[:calibration_samples])
     keras_probs = as_class_probabilities(model.predict(x_test, batch_size=1024, verbose=0))
-    return _Job(folder, card, model, x_test, dataset.y_test, keras_probs, calibration)
+    return ExportJob(folder, card, model, x_test, dataset.y_test, keras_probs, calibration)
 
 
 def size_kb(path: Path) -> float:
@@ -189,7 +188,7 @@ def size_kb(path: Path) -> float:
     return round(path.stat().st_size / 1024, 1)
 
 
-def verify(runner, job: _Job, quantize: str) -> dict:
+def verify(runner, job: ExportJob, quantize: str) -> dict:
     """Compare an artifact with the Keras model on the test split, in the artifact's runtime."""
     from zoo.metrics import as_class_probabilities
 
@@ -209,7 +208,7 @@ def verify(runner, job: _Job, quantize: str) -> dict:
     return report
 
 
-def _metadata(job: _Job, runner, format: str, quantize: str, target: str | None) -> dict:
+def _metadata(job: ExportJob, runner, format: str, quantize: str, target: str | None) -> dict:
     meta = {
         "model": job.card["model"],
         "run": job.card["run"],
@@ -234,7 +233,8 @@ def _metadata(job: _Job, runner, format: str, quantize: str, target: str | None)
     return meta
 
 
-def _export_one(job: _Job, format: str, quantize: str, target: str | None) -> dict:
+def export_one(job: ExportJob, format: str, quantize: str, target: str | None) -> dict:
+    """Write one artifact, verify it in its runtime and move it into export/; the per-format wrapper."""
     from zoo.runtime import load_runner
 
     export_dir = job.folder / EXPORT_DIR
@@ -325,15 +325,24 @@ def export(run, format: str | None = None, quantize: str | None = None, target: 
     pairs = plan(format, quantize, target)
     if isinstance(calibration_samples, bool) or not isinstance(calibration_samples, int) or calibration_samples < 1:
         raise ConfigError(f"calibration-samples must be a whole number >= 1, got {calibration_samples!r}")
-    job = _prepare(getattr(run, "path", run), calibration_samples, out)
-    reports = [_export_one(job, f, q, target) for f, q in pairs]
+    job = prepare_run(getattr(run, "path", run), calibration_samples, out)
+    reports = [export_one(job, f, q, target) for f, q in pairs]
+    record(job, reports)
+    return reports
+
+
+def record(job: ExportJob, reports: list[dict]) -> list[dict]:
+    """Add reports to `export/export.json` (replacing older entries of the same artifact); return all entries."""
     report_path = job.folder / EXPORT_DIR / REPORT_FILE
     previous = json.loads(report_path.read_text()) if report_path.is_file() else {"artifacts": []}
     done = {r["path"] for r in reports}
     artifacts = [a for a in previous.get("artifacts", []) if a["path"] not in done] + reports
-    document = {"run": job.card["run"], "model": job.card["model"],
-                "keras_accuracy": reports[0]["keras_accuracy"], "artifacts": artifacts}
-    tmp = report_path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(document, indent=2) + "\n")
-    os.replace(tmp, report_path)
-    return reports
+    if reports:
+        report_path.parent.mkdir(exist_ok=True)
+        keras_accuracy = float((job.keras_probs.argmax(1) == job.y_test).mean())
+        document = {"run": job.card["run"], "model": job.card["model"],
+                    "keras_accuracy": keras_accuracy, "artifacts": artifacts}
+        tmp = report_path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(document, indent=2) + "\n")
+        os.replace(tmp, report_path)
+    return artifacts
