@@ -260,7 +260,7 @@ def export_one(job: ExportJob, format: str, quantize: str, target: str | None) -
         runner = load_runner(tmp)
         check = verify(runner, job, quantize)
         if target == "edgetpu":
-            _check_edgetpu(tmp)
+            _check_edgetpu(runner)
         if not check["passed"]:
             raise ExportError(
                 f"{format}/{quantize} export disagrees with the Keras model: top-1 agreement "
@@ -290,17 +290,13 @@ def export_one(job: ExportJob, format: str, quantize: str, target: str | None) -
     }
 
 
-def _check_edgetpu(path: Path) -> None:
-    """Edge TPU: builtin int8 ops only (no Flex / SELECT_TF_OPS), a static batch of 1, uint8 I/O."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    interpreter = Interpreter(model_path=str(path))
-    ops = {op["op_name"] for op in interpreter._get_ops_details()}
+def _check_edgetpu(runner) -> None:
+    """Edge TPU: builtin int8 ops only (no Flex / SELECT_TF_OPS) and a static batch of 1."""
+    ops = {op["op_name"] for op in runner.interpreter._get_ops_details()}
     flex = sorted(op for op in ops if op.startswith("Flex") or op == "CUSTOM")
     if flex:
         raise ExportError(f"edgetpu export holds ops the Edge TPU cannot run: {', '.join(flex)}")
-    detail = interpreter.get_input_details()[0]
-    if list(detail["shape_signature"])[0] != 1:
+    if runner.dynamic_batch or runner.batch_size != 1:
         raise ExportError("edgetpu export must have a static batch of 1")
 
 
