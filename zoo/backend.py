@@ -79,4 +79,21 @@ def keras():
 
             absl.logging.set_verbosity(absl.logging.ERROR)
             tensorflow.get_logger().setLevel("ERROR")
+        _split_cpu()
     return sys.modules["keras"]
+
+
+def _split_cpu() -> None:
+    """ZOO_LOGICAL_CPUS=N: show the CPU to TensorFlow as N devices, so that `--strategy mirrored`
+    can be tried (and tested) with N replicas on a machine without GPUs."""
+    value = os.environ.get("ZOO_LOGICAL_CPUS", "").strip()
+    if not value:
+        return
+    from zoo.errors import ConfigError
+
+    if not value.isdigit() or int(value) < 1:
+        raise ConfigError(f"ZOO_LOGICAL_CPUS must be a whole number >= 1, got {value!r}")
+    import tensorflow as tf
+
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * int(value))

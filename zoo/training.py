@@ -7,9 +7,11 @@ a crash or Ctrl-C never leaves a half-written model where a good one was.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as _dt
 import json
+import math
 import os
 import platform
 import shutil
@@ -26,7 +28,10 @@ from zoo.registry import get_entry
 
 PARTIAL = ".partial"
 CONFIG_FILE = "train_config.json"  # in the .partial folder: what --resume continues with
-_NOT_SAVED = ("resume", "verbose", "callbacks", "overwrite", "name", "out")
+BEST = "best.weights.h5"  # in checkpoints/: the weights of the best epoch so far
+WORKERS = ".workers"  # under the output folder: the resume state of the non-chief workers of a cluster
+# what --resume takes from today's command line rather than from the interrupted run
+_NOT_SAVED = ("resume", "verbose", "callbacks", "overwrite", "name", "out", "strategy")
 
 
 @dataclass
@@ -55,18 +60,21 @@ class TrainConfig:
     model_args: dict[str, Any] = field(default_factory=dict)  # overrides for create_model
     callbacks: list = field(default_factory=list)  # extra Keras callbacks, run after zoo's own
     steps_per_execution: int = 32  # training steps per call into TensorFlow (fewer Python round trips)
+    strategy: str = "auto"  # auto | default | mirrored | multiworker (zoo.distribute); --batch-size is per replica
+    mixed_precision: bool = False  # compute in float16 on a GPU, bfloat16 on a CPU; weights and exports float32
 
 
 @dataclass
 class Run:
-    """A finished run folder."""
+    """A finished run folder (path None on a worker of a cluster other than the chief)."""
 
-    path: Path
+    path: Path | None
     card: dict
+    chief: bool = True  # False: another process of the cluster wrote the run folder
 
     @property
     def name(self) -> str:
-        return self.path.name
+        return self.path.name if self.path is not None else self.card["run"]
 
     @property
     def metrics(self) -> dict:
@@ -224,42 +232,90 @@ def train(model: str, **options) -> Run:
     return train_config(TrainConfig(model=model, **options))
 
 
-def train_config(config: TrainConfig) -> Run:
-    from zoo.preprocess import ImagePreprocessing, TextPreprocessing
-    from zoo.registry import create_model
+@dataclass(frozen=True)
+class _Plan:
+    """The hyperparameters a run trains with, after the recipe and the replicas are applied."""
 
-    _check(config)
-    entry = get_entry(config.model)
-    root = runs.output_root(config.out)
-    name = _choose_name(config, entry.name, root)
-    if config.resume:
-        config = _saved_config(config, root, name)
+    epochs: int
+    batch_size: int  # per replica: what --batch-size says
+    global_batch_size: int  # per step, all replicas together
+    lr: float  # what --lr (or the recipe) says, for one replica
+    scaled_lr: float  # what the optimizer uses: lr x replicas (the linear scaling rule)
+    weight_decay: float
+    shift: int  # image augmentation
+    steps_per_execution: int
+    mixed_precision: str | None
+
+    def to_dict(self, patience) -> dict:
+        return {"epochs": self.epochs, "batch_size": self.batch_size,
+                "global_batch_size": self.global_batch_size, "lr": self.lr, "scaled_lr": self.scaled_lr,
+                "optimizer": f"adamw, weight decay {self.weight_decay}" if self.weight_decay else "adam",
+                "schedule": "cosine decay to 1% over all steps", "patience": patience,
+                "augment_shift": self.shift, "steps_per_execution": self.steps_per_execution,
+                "mixed_precision": self.mixed_precision}
+
+
+def _plan(config: TrainConfig, entry, kind: str, dist) -> _Plan:
+    from zoo.distribute import mixed_policy
+
     recipe = {"epochs": 10, "batch_size": 128, "lr": 1e-3, **entry.recipe}
-    epochs = config.epochs or recipe["epochs"]
     batch_size = config.batch_size or recipe["batch_size"]
     lr = float(config.lr or recipe["lr"])
-    weight_decay = recipe.get("weight_decay", 0.0) if config.weight_decay is None else config.weight_decay
+    shift = recipe.get("shift", 0) if config.augment is None else config.augment
+    return _Plan(
+        epochs=config.epochs or recipe["epochs"],
+        batch_size=batch_size,
+        global_batch_size=batch_size * dist.replicas,
+        lr=lr,
+        scaled_lr=lr * dist.replicas,
+        weight_decay=recipe.get("weight_decay", 0.0) if config.weight_decay is None else config.weight_decay,
+        shift=shift if kind == "image" else 0,
+        # Keras 3.15 cannot loop several steps per call under a tf.distribute strategy
+        steps_per_execution=1 if dist.distributed else config.steps_per_execution,
+        mixed_precision=mixed_policy(config.mixed_precision),
+    )
 
-    spec, dataset = _load_data(config, entry)
+
+@dataclass
+class _Splits:
+    x_train: Any
+    y_train: Any
+    x_val: Any = None
+    y_val: Any = None
+
+    @property
+    def validation_examples(self) -> int:
+        return 0 if self.y_val is None else len(self.y_val)
+
+
+def _split(config: TrainConfig, dataset, plan: _Plan) -> _Splits:
     x_train, y_train = dataset.x_train, dataset.y_train
     if config.limit is not None:
         x_train, y_train = x_train[: config.limit], y_train[: config.limit]
-    n_classes = len(dataset.labels)
     if len(np.unique(y_train)) < 2:
         raise ConfigError(f"the first {len(y_train)} training examples hold one class; raise --limit")
-    val_idx = np.zeros(0, dtype=np.int64)
+    splits = _Splits(x_train, y_train)
     if config.val_split > 0:
         from zoo.data import stratified_split
 
         keep_idx, val_idx = stratified_split(y_train, config.val_split, config.seed)
-        x_val, y_val = x_train[val_idx], y_train[val_idx]
-        x_train, y_train = x_train[keep_idx], y_train[keep_idx]
-    if batch_size > len(y_train):
-        raise ConfigError(f"batch-size {batch_size} is larger than the {len(y_train)} training examples")
+        splits = _Splits(x_train[keep_idx], y_train[keep_idx], x_train[val_idx], y_train[val_idx])
+    if plan.global_batch_size > len(splits.y_train):
+        per = f" ({plan.batch_size} x {plan.global_batch_size // plan.batch_size} replicas)" \
+            if plan.global_batch_size != plan.batch_size else ""
+        raise ConfigError(f"batch-size {plan.global_batch_size}{per} is larger than the "
+                          f"{len(splits.y_train)} training examples")
+    return splits
 
+
+def _preprocessing(config: TrainConfig, entry, dataset, x_train):
+    """The model's arguments for this dataset and the preprocessing that feeds it."""
+    from zoo.preprocess import ImagePreprocessing, TextPreprocessing
+
+    recipe = entry.recipe
     model_args = dict(config.model_args)
     if "num_classes" in entry.defaults:
-        model_args["num_classes"] = n_classes
+        model_args["num_classes"] = len(dataset.labels)
     if dataset.kind == "text":
         max_tokens = model_args.get("vocab_size", entry.defaults["vocab_size"])
         length = model_args.get("sequence_length", recipe.get("sequence_length", entry.defaults["sequence_length"]))
@@ -267,94 +323,160 @@ def train_config(config: TrainConfig) -> Run:
         model_args.update(vocab_size=len(prep.vocabulary), sequence_length=length)
     else:
         prep = ImagePreprocessing(dataset.x_train.shape[1:])
+    return model_args, prep
 
-    _seed_everything(config.seed)
-    keras_model = create_model(entry.name, **model_args)
-    folder = _prepare_folder(config, root, name)
-    if not config.resume:
-        (folder / CONFIG_FILE).write_text(json.dumps(_resumable(config), indent=2) + "\n")
-    xs = {"train": prep(x_train), "test": prep(dataset.x_test)}
-    if len(val_idx):
-        xs["val"] = prep(x_val)
-    binary = keras_model.output.shape[-1] == 1
-    cast = (lambda y: y.astype(np.float32)[:, None]) if binary else (lambda y: y.astype(np.int32))
 
+def _compile(keras_model, plan: _Plan, steps_per_epoch: int, binary: bool) -> None:
     from zoo.backend import keras
 
     k = keras()
-    steps = -(-len(y_train) // batch_size)
-    schedule = k.optimizers.schedules.CosineDecay(lr, decay_steps=steps * epochs, alpha=0.01)
+    schedule = k.optimizers.schedules.CosineDecay(plan.scaled_lr, decay_steps=steps_per_epoch * plan.epochs,
+                                                  alpha=0.01)
     keras_model.compile(
-        optimizer=k.optimizers.AdamW(schedule, weight_decay=weight_decay) if weight_decay
+        optimizer=k.optimizers.AdamW(schedule, weight_decay=plan.weight_decay) if plan.weight_decay
         else k.optimizers.Adam(schedule),
         loss="binary_crossentropy" if binary else "sparse_categorical_crossentropy",
         metrics=["accuracy"],
-        steps_per_execution=config.steps_per_execution,
+        steps_per_execution=plan.steps_per_execution,
     )
-    shift = recipe.get("shift", 0) if config.augment is None else config.augment
-    shift = shift if dataset.kind == "image" else 0
-    train_ds = _pipeline(xs["train"], cast(y_train), batch_size, shuffle_seed=config.seed, shift=shift)
-    val_ds = _pipeline(xs["val"], cast(y_val), 1024, shuffle_seed=None) if "val" in xs else None
+
+
+def _callbacks(config: TrainConfig, folder: Path, monitor: str, agree=None) -> list:
+    """zoo's callbacks; the epoch log first, so that a kill between two of them repeats an
+    epoch (whose duplicate row `_history_rows` drops) rather than loses one."""
+    from zoo.backend import keras
+    from zoo.callbacks import AtomicBackupAndRestore, BestWeights
+
+    k = keras()
     checkpoints = folder / "checkpoints"
-    monitor = "val_loss" if val_ds is not None else "loss"
+    so_far = [row[monitor] for row in _history_rows(folder / "history.csv") if monitor in row]
     callbacks = [
-        k.callbacks.BackupAndRestore(str(checkpoints / "backup"), delete_checkpoint=False),
-        k.callbacks.ModelCheckpoint(str(checkpoints / "best.weights.h5"), monitor=monitor,
-                                    save_best_only=True, save_weights_only=True),
         k.callbacks.CSVLogger(str(folder / "history.csv"), append=config.resume),
+        BestWeights(checkpoints / BEST, monitor=monitor, best=min(so_far, default=math.inf)),
+        AtomicBackupAndRestore(checkpoints / "backup", agree=agree),
     ]
     if config.patience:
         callbacks.append(k.callbacks.EarlyStopping(monitor=monitor, patience=config.patience))
     if config.tensorboard:
         callbacks.append(k.callbacks.TensorBoard(str(folder / "logs")))
-    callbacks += list(config.callbacks)
+    return callbacks + list(config.callbacks)
+
+
+def _deployable(keras_model, entry, model_args: dict, plan: _Plan, dist):
+    """The model to test and save: float32 and free of any strategy, whatever trained it.
+
+    Mixed-precision layers would carry their float16/bfloat16 compute into model.keras and
+    every export; a model built under a strategy holds distributed variables. A fresh float32
+    copy with the trained weights has neither.
+    """
+    if plan.mixed_precision is None and not dist.distributed:
+        return keras_model
+    from zoo.registry import create_model
+
+    plain = create_model(entry.name, **model_args)
+    plain.set_weights([np.asarray(w) for w in keras_model.get_weights()])
+    return plain
+
+
+def train_config(config: TrainConfig) -> Run:
+    from zoo.distribute import (agree_on_oldest, cluster_error, cluster_failure, keras_fixes,
+                                make_distribution, precision)
+    from zoo.registry import create_model
+
+    _check(config)
+    entry = get_entry(config.model)
+    root = runs.output_root(config.out)
+    dist = make_distribution(config.strategy)  # before any other TensorFlow op
+    if not dist.is_chief:  # other workers keep their own resume state, apart from the chief's runs
+        root = root / WORKERS / dist.task
+    name = _choose_name(config, entry.name, root)
+    if config.resume:
+        config = _saved_config(config, root, name)
+    spec, dataset = _load_data(config, entry)
+    plan = _plan(config, entry, dataset.kind, dist)
+    splits = _split(config, dataset, plan)
+    model_args, prep = _preprocessing(config, entry, dataset, splits.x_train)
+
+    _seed_everything(config.seed)
+    with precision(plan.mixed_precision), dist.strategy.scope():
+        keras_model = create_model(entry.name, **model_args)
+    folder = _prepare_folder(config, root, name)
+    if not config.resume:
+        (folder / CONFIG_FILE).write_text(json.dumps(_resumable(config), indent=2) + "\n")
+    binary = keras_model.output.shape[-1] == 1
+    cast = (lambda y: y.astype(np.float32)[:, None]) if binary else (lambda y: y.astype(np.int32))
+    with dist.strategy.scope():
+        _compile(keras_model, plan, -(-len(splits.y_train) // plan.global_batch_size), binary)
+    train_ds = _pipeline(prep(splits.x_train), cast(splits.y_train), plan.global_batch_size,
+                         shuffle_seed=config.seed, shift=plan.shift)
+    val_ds = None
+    if splits.validation_examples:
+        val_ds = _pipeline(prep(splits.x_val), cast(splits.y_val), max(1024, plan.global_batch_size),
+                           shuffle_seed=None)
+    monitor = "val_loss" if val_ds is not None else "loss"
     verbose = config.verbose if config.verbose is not None else (1 if _tty() else 2)
+    resume_hint = f"zoo train {entry.name} --name {name} --resume" + (
+        f" --strategy {dist.name}" if dist.distributed else "")
 
     started = time.perf_counter()
     try:
-        history = keras_model.fit(train_ds, validation_data=val_ds, epochs=epochs,
-                                  callbacks=callbacks, verbose=verbose, shuffle=False)
+        with keras_fixes(keras_model, dist):
+            history = keras_model.fit(train_ds, validation_data=val_ds, epochs=plan.epochs,
+                                      callbacks=_callbacks(config, folder, monitor, agree_on_oldest(dist)),
+                                      verbose=verbose,
+                                      shuffle=False)
     except KeyboardInterrupt:
         raise Interrupted(
-            f"interrupted; finished epochs are kept in {folder}/ - continue with: "
-            f"zoo train {entry.name} --name {name} --resume"
+            f"interrupted; finished epochs are kept in {folder}/ - continue with: {resume_hint}"
         ) from None
+    except Exception as exc:
+        if dist.name == "multiworker" and cluster_failure(exc):
+            raise cluster_error(exc, resume_hint) from None
+        raise
     seconds = time.perf_counter() - started
     epochs_run = len(history.history.get("loss", []))
+    rows = _history_rows(folder / "history.csv")
+    training = {
+        "epochs": len(rows) or epochs_run,
+        "epochs_this_session": epochs_run,
+        "seconds": round(seconds, 2),
+        "samples_per_second": round(len(splits.y_train) * epochs_run / seconds, 1) if seconds > 0 else None,
+        "stopped_early": bool(config.patience) and len(rows) < plan.epochs,
+        "resumed": config.resume,
+        "best_checkpoint_monitor": monitor,
+    }
+    if not dist.is_chief:
+        shutil.rmtree(folder, ignore_errors=True)
+        for empty in (root, root.parent):  # .workers/<task>/, then .workers/
+            with contextlib.suppress(OSError):
+                empty.rmdir()
+        return Run(None, {"run": name, "model": entry.name, "task_in_cluster": dist.task,
+                          "distribution": dist.describe(), "training": training}, chief=False)
 
-    if (checkpoints / "best.weights.h5").is_file():
-        keras_model.load_weights(checkpoints / "best.weights.h5")
-    outputs = keras_model.predict(xs["test"], batch_size=1024, verbose=0)
+    best = folder / "checkpoints" / BEST
+    if best.is_file():
+        keras_model.load_weights(best)
+    with precision("float32" if plan.mixed_precision else None):
+        keras_model = _deployable(keras_model, entry, model_args, plan, dist)
+    outputs = keras_model.predict(prep(dataset.x_test), batch_size=1024, verbose=0)
     from zoo.metrics import classification_metrics
 
     metrics = classification_metrics(dataset.y_test, outputs, dataset.labels)
-    rows = _history_rows(folder / "history.csv")
     card = {
         "run": name,
         "model": entry.name,
         "model_args": model_args,
         "task": f"{dataset.kind} classification",
-        "dataset": {**dataset.describe(), "spec": str(spec), "train_used": int(len(y_train)),
-                    "validation_examples": int(len(val_idx)), "validation_split": config.val_split,
+        "dataset": {**dataset.describe(), "spec": str(spec), "train_used": int(len(splits.y_train)),
+                    "validation_examples": splits.validation_examples, "validation_split": config.val_split,
                     "limit": config.limit},
         "preprocessing": prep.to_dict(),
         "labels": dataset.labels,
-        "hyperparameters": {"epochs": epochs, "batch_size": batch_size, "lr": lr,
-                            "optimizer": f"adamw, weight decay {weight_decay}" if weight_decay else "adam",
-                            "schedule": "cosine decay to 1% over all steps", "patience": config.patience,
-                            "augment_shift": shift,
-                            "steps_per_execution": config.steps_per_execution},
+        "hyperparameters": plan.to_dict(config.patience),
+        "distribution": dist.describe(),
         "seed": config.seed,
         "metrics": metrics,
-        "training": {
-            "epochs": len(rows) or epochs_run,
-            "epochs_this_session": epochs_run,
-            "seconds": round(seconds, 2),
-            "samples_per_second": round(len(y_train) * epochs_run / seconds, 1) if seconds > 0 else None,
-            "stopped_early": bool(config.patience) and len(rows) < epochs,
-            "resumed": config.resume,
-            "best_checkpoint_monitor": monitor,
-        },
+        "training": training,
         "versions": _versions(),
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
@@ -363,7 +485,7 @@ def train_config(config: TrainConfig) -> Run:
     except OSError as exc:
         raise ZooError(
             f"could not write run '{name}': {exc.strerror or exc}; nothing was replaced, and the trained "
-            f"epochs are kept in {folder}/ - free some space, then: zoo train {entry.name} --name {name} --resume"
+            f"epochs are kept in {folder}/ - free some space, then: {resume_hint}"
         ) from None
     return Run(final, card)
 
@@ -374,6 +496,8 @@ def _write_run(folder: Path, final: Path, keras_model, prep, card: dict, rows, m
     from zoo.preprocess import TextPreprocessing
 
     metrics = card["metrics"]
+    if rows:
+        _write_history(rows, folder / "history.csv")
     keras_model.save(folder / runs.MODEL_FILE)
     if isinstance(prep, TextPreprocessing):
         prep.save_vocabulary(folder)
@@ -395,6 +519,7 @@ def _tty() -> bool:
 
 
 def _history_rows(path: Path) -> list[dict]:
+    """The epoch log, one row per epoch (the last, if an interrupted epoch was logged twice)."""
     if not path.is_file():
         return []
     def number(value):
@@ -404,7 +529,18 @@ def _history_rows(path: Path) -> list[dict]:
             return None
 
     with path.open(newline="") as f:
-        return [{k: number(v) for k, v in row.items() if number(v) is not None} for row in csv.DictReader(f)]
+        rows = [{k: number(v) for k, v in row.items() if number(v) is not None} for row in csv.DictReader(f)]
+    by_epoch = {row.get("epoch", i): row for i, row in enumerate(rows)}
+    return [by_epoch[epoch] for epoch in sorted(by_epoch)]
+
+
+def _write_history(rows: list[dict], path: Path) -> None:
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, columns)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({**row, "epoch": int(row["epoch"])} if "epoch" in row else row)
 
 
 def _versions() -> dict:
