@@ -8,7 +8,9 @@ MNIST images (batch 128, Adam 1e-3 with zoo's cosine decay to 1%, so that the
 final accuracies are comparable; no augmentation, no validation split), and
 measures training samples per second over the epochs after the first (which
 pays for tracing). Medians are printed with ratios to plain Keras, and each
-contender's final test accuracy. PyTorch runs only when it is installed
+contender's final test accuracy. "keras, TF defaults" is the plain Keras script in a
+fresh process without the oneDNN switch that zoo sets (what a user's own script
+gets on this AMD CPU). PyTorch runs only when it is installed
 (`pip install torch==2.13.0`, the CPU build; not part of the test install).
 """
 
@@ -79,6 +81,39 @@ def plain_keras(model: str, epochs: int, data) -> tuple[float, float]:
     return _rate(len(y), timer.seconds), accuracy
 
 
+def plain_keras_defaults(model: str, epochs: int, data) -> tuple[float, float]:
+    """The same keras.io recipe in a fresh process with TensorFlow's own defaults.
+
+    That is what a user's script gets: TensorFlow reads TF_ENABLE_ONEDNN_OPTS when it is
+    imported, and on some CPUs (this AMD EPYC) it leaves oneDNN off unless told otherwise;
+    zoo turns it on, so the in-process "plain keras" row above already has it.
+    """
+    import json
+    import os
+    import subprocess
+
+    env = {key: value for key, value in os.environ.items() if key != "TF_ENABLE_ONEDNN_OPTS"}
+    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    out = subprocess.run([sys.executable, __file__, "--child", model, "--epochs", str(epochs)], env=env,
+                         capture_output=True, text=True, check=True).stdout
+    rate, accuracy = json.loads(out.strip().splitlines()[-1])
+    return rate, accuracy
+
+
+def _child(model: str, epochs: int) -> int:
+    """Run plain_keras in this process, with TensorFlow as it comes (see plain_keras_defaults)."""
+    import json
+
+    import keras  # noqa: F401 - TensorFlow imported here, before zoo could set anything
+    from zoo.data import load_dataset
+
+    mnist = load_dataset("mnist", kind="image")
+    data = (mnist.x_train.astype(np.float32) / 255, mnist.y_train.astype(np.int32),
+            mnist.x_test.astype(np.float32) / 255, mnist.y_test.astype(np.int32))
+    print(json.dumps(plain_keras(model, epochs, data)))
+    return 0
+
+
 def pytorch_eager(model: str, epochs: int, data) -> tuple[float, float]:
     """The same network in PyTorch, trained by a plain eager loop."""
     import torch
@@ -124,7 +159,10 @@ def main() -> int:
     parser.add_argument("--models", nargs="+", default=["lenet5", "mnist_cnn"])
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        return _child(args.child, args.epochs)
 
     from zoo.backend import keras
 
@@ -134,7 +172,7 @@ def main() -> int:
     mnist = load_dataset("mnist", kind="image")
     data = (mnist.x_train.astype(np.float32) / 255, mnist.y_train.astype(np.int32),
             mnist.x_test.astype(np.float32) / 255, mnist.y_test.astype(np.int32))
-    contenders = {"zoo": zoo_path, "plain keras": plain_keras}
+    contenders = {"zoo": zoo_path, "plain keras": plain_keras, "keras, TF defaults": plain_keras_defaults}
     try:
         import torch  # noqa: F401
 
@@ -150,11 +188,14 @@ def main() -> int:
         base = statistics.median(r[0] for r in results["plain keras"])
         print(f"\n{model}: MNIST 60,000 x {args.epochs} epochs, batch {BATCH}, Adam {LR}, "
               f"median of {args.repeats}")
-        print(f"{'contender':<16}{'samples/s':>12}{'x keras':>9}{'accuracy':>10}")
+        default = statistics.median(r[0] for r in results["keras, TF defaults"])
+        print("x keras: against plain Keras with oneDNN on; x default: against the same script with "
+              "TensorFlow's defaults")
+        print(f"{'contender':<20}{'samples/s':>12}{'x keras':>9}{'x default':>10}{'accuracy':>10}")
         for name, rows in results.items():
             rate = statistics.median(r[0] for r in rows)
             accuracy = statistics.median(r[1] for r in rows)
-            print(f"{name:<16}{rate:>12,.0f}{rate / base:>9.2f}{accuracy:>10.2%}")
+            print(f"{name:<20}{rate:>12,.0f}{rate / base:>9.2f}{rate / default:>10.2f}{accuracy:>10.2%}")
     return 0
 
 
