@@ -8,7 +8,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from _processes import wait_for_epochs, zoo_process
 from zoo.cli import main
 from zoo.distribute import _chief, make_distribution, tf_config
 from zoo.errors import ConfigError
@@ -109,16 +109,9 @@ def _free_ports(n: int) -> list[int]:
     return ports
 
 
-def _zoo(args, home: Path, **env) -> subprocess.Popen:
-    environment = {key: value for key, value in os.environ.items() if key != "TF_CONFIG"}
-    environment.update(ZOO_HOME=str(home), PYTHONUNBUFFERED="1", **env)
-    return subprocess.Popen([sys.executable, "-m", "zoo.cli", *args], env=environment,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
 def _cluster(args, home: Path, workers: int = 2) -> list[subprocess.Popen]:
     hosts = [f"127.0.0.1:{port}" for port in _free_ports(workers)]
-    return [_zoo(args, home, TF_CONFIG=json.dumps({"cluster": {"worker": hosts},
+    return [zoo_process(args, home, TF_CONFIG=json.dumps({"cluster": {"worker": hosts},
                                                    "task": {"type": "worker", "index": i}}))
             for i in range(workers)]
 
@@ -137,14 +130,14 @@ def _finish(process: subprocess.Popen, timeout: float = 300) -> tuple[str, str]:
 def one_device(tmp_path_factory):
     """The same small LeNet-5 run on one device: the band the distributed runs must land in."""
     home = tmp_path_factory.mktemp("one")
-    _finish(_zoo(["train", "lenet", *SMALL, "--name", "one"], home))
+    _finish(zoo_process(["train", "lenet", *SMALL, "--name", "one"], home))
     return json.loads((home / "one" / "card.json").read_text())
 
 
 @pytest.mark.slow
 def test_mirrored_over_two_cpu_devices(one_device, tmp_path):
     home = tmp_path / "runs"
-    _finish(_zoo(["train", "lenet", *SMALL, "--strategy", "mirrored", "--name", "m"], home,
+    _finish(zoo_process(["train", "lenet", *SMALL, "--strategy", "mirrored", "--name", "m"], home,
                  ZOO_LOGICAL_CPUS="2"))
     card = json.loads((home / "m" / "card.json").read_text())
     assert card["distribution"] == {"strategy": "mirrored", "replicas": 2, "workers": 1}
@@ -179,13 +172,8 @@ def test_a_lost_worker_stops_the_cluster_and_resume_completes(tmp_path):
     args = ["train", "lenet", "--data", MNIST, "--limit", "6000", "--epochs", "5", "--name", "lost",
             "--strategy", "multiworker"]
     chief, worker = _cluster(args, home)
-    log = home / "lost.partial" / "history.csv"
-    deadline = time.monotonic() + 240
     # two epochs logged: both workers have backed up epoch 1 (the second needs them both)
-    while not (log.is_file() and len(log.read_text().strip().splitlines()) > 2):
-        assert chief.poll() is None and worker.poll() is None, chief.communicate()[1][-2000:]
-        assert time.monotonic() < deadline, "no finished epoch within 240 s"
-        time.sleep(0.1)
+    wait_for_epochs(home, "lost", 2, chief, worker)
     worker.send_signal(signal.SIGKILL)
     worker.wait()
     lost_at = time.monotonic()

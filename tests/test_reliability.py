@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from _processes import wait_for_epochs, zoo_process
 from zoo.cli import main
 
 DATA = Path(os.environ["ZOO_DATA_DIR"])
@@ -148,37 +149,6 @@ def test_a_failed_write_keeps_the_previous_run_and_can_be_resumed(zoo_home, monk
     assert sorted(p.name for p in zoo_home.iterdir()) == ["keep"]
 
 
-def _default_sigint():
-    """A shell's background job starts with SIGINT ignored, and Python then never raises
-    KeyboardInterrupt; give the child the default disposition, as a terminal would."""
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
-def _zoo_process(args, home):
-    import subprocess
-    import sys
-
-    env = {**os.environ, "ZOO_HOME": str(home), "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([sys.executable, "-m", "zoo.cli", *args], env=env, preexec_fn=_default_sigint,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def _wait_for_epochs(home: Path, name: str, epochs: int, process, timeout: float = 240) -> None:
-    import time
-
-    log = home / f"{name}.partial" / "history.csv"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if log.is_file() and len(log.read_text().strip().splitlines()) > epochs:
-            return
-        assert process.poll() is None, process.communicate()
-        time.sleep(0.2)
-    process.kill()
-    raise AssertionError(f"no {epochs} epochs within {timeout} s")
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("how", ["sigint", "kill9"])
 def test_interrupted_training_resumes_in_a_new_process(tmp_path, how):
@@ -187,8 +157,8 @@ def test_interrupted_training_resumes_in_a_new_process(tmp_path, how):
     home = tmp_path / "runs"
     args = ["train", "lenet", "--data", str(DATA / "mnist"), "--limit", "1500", "--epochs", "15",
             "--batch-size", "64", "--name", "long"]
-    process = _zoo_process(args, home)
-    _wait_for_epochs(home, "long", 2, process)
+    process = zoo_process(args, home)
+    wait_for_epochs(home, "long", 2, process)
     process.send_signal(signal.SIGINT if how == "sigint" else signal.SIGKILL)
     out, err = process.communicate(timeout=60)
     if how == "sigint":
@@ -205,7 +175,7 @@ def test_interrupted_training_resumes_in_a_new_process(tmp_path, how):
     saved = json.loads((home / "long.partial" / "checkpoints" / "backup" / "training_metadata.json").read_text())
     assert len(done) - 1 <= saved["epoch"] <= len(done)
 
-    resumed = _zoo_process(["train", "lenet", "--name", "long", "--resume"], home)
+    resumed = zoo_process(["train", "lenet", "--name", "long", "--resume"], home)
     out, err = resumed.communicate(timeout=600)
     assert resumed.returncode == 0, err
     import csv
