@@ -12,6 +12,7 @@ import sys
 import click
 
 from zoo._version import __version__
+from zoo.distribute import STRATEGIES
 from zoo.errors import ZooError
 
 
@@ -235,7 +236,7 @@ def _print_summary(report) -> None:
 @click.option("--augment", type=click.IntRange(min=0), help="Images: random shifts of up to N pixels (0: off; default: recipe).")
 @click.option("--text-column", help="CSV: the text column (default: detected).")
 @click.option("--label-column", help="CSV: the label column (default: detected).")
-@click.option("--strategy", type=click.Choice(["auto", "default", "mirrored", "multiworker"]), default="auto",
+@click.option("--strategy", type=click.Choice(STRATEGIES), default="auto",
               show_default=True, help="tf.distribute strategy: auto mirrors over 2+ GPUs; multiworker reads "
               "the cluster from TF_CONFIG. Batch size is per replica; the learning rate scales with replicas.")
 @click.option("--mixed-precision", is_flag=True, help="Compute in float16 (GPU) or bfloat16 (CPU); "

@@ -389,9 +389,11 @@ def _deployable(keras_model, entry, model_args: dict, plan: _Plan, dist):
     """
     if plan.mixed_precision is None and not dist.distributed:
         return keras_model
+    from zoo.distribute import precision
     from zoo.registry import create_model
 
-    plain = create_model(entry.name, **model_args)
+    with precision("float32"):
+        plain = create_model(entry.name, **model_args)
     plain.set_weights([np.asarray(w) for w in keras_model.get_weights()])
     return plain
 
@@ -474,8 +476,7 @@ def train_config(config: TrainConfig) -> Run:
     best = folder / "checkpoints" / BEST
     if best.is_file():
         keras_model.load_weights(best)
-    with precision("float32" if plan.mixed_precision else None):
-        keras_model = _deployable(keras_model, entry, model_args, plan, dist)
+    keras_model = _deployable(keras_model, entry, model_args, plan, dist)
     outputs = keras_model.predict(prep(dataset.x_test), batch_size=1024, verbose=0)
     from zoo.metrics import classification_metrics
 
