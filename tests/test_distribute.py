@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 from _processes import wait_for_epochs, zoo_process
 from zoo.cli import main
-from zoo.distribute import _chief, make_distribution, tf_config
+from zoo.distribute import _chief, cluster_error, make_distribution, tf_config
 from zoo.errors import ConfigError
 from zoo.evaluation import evaluate
 from zoo.training import train
@@ -71,6 +71,42 @@ def test_strategy_errors(monkeypatch, zoo_home):
 def test_auto_is_one_device_without_gpus():
     dist = make_distribution("auto")
     assert (dist.name, dist.replicas, dist.workers, dist.is_chief) == ("default", 1, 1, True)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("text", [
+    # the heartbeat timed out: TensorFlow names the task
+    "Collective ops is aborted by: The following tasks are unhealthy (stopped sending heartbeats):\n"
+    "/job:worker/replica:0/task:1\nThe tasks have crashed.",
+    # the peer died mid-transfer: nothing names it, so its address is probed
+    "{{function_node __wrapped__CollectiveReduceV2_Nordering_token_1_device_/job:worker/replica:0/task:0/"
+    "device:CPU:0}} Collective ops is aborted by: recvmsg:Connection reset by peer",
+])
+def test_a_lost_worker_is_named_however_tensorflow_reports_it(text):
+    import tensorflow as tf
+
+    with socket.socket() as alive:  # worker-2 still listens; worker-1's port is closed
+        alive.bind(("127.0.0.1", 0))
+        alive.listen()
+        spec = {"cluster": {"worker": ["127.0.0.1:1", f"127.0.0.1:{_free_port()}",
+                                       f"127.0.0.1:{alive.getsockname()[1]}"]},
+                "task": {"type": "worker", "index": 0}}
+        error = cluster_error(tf.errors.UnavailableError(None, None, text), "zoo train lenet5 --resume", spec)
+    assert str(error) == ("worker-1 of the cluster stopped responding; finished epochs are kept; "
+                          "restart every worker with: zoo train lenet5 --resume")
+
+
+def test_a_cluster_failure_without_a_lost_worker_says_what_failed():
+    import tensorflow as tf
+
+    error = cluster_error(tf.errors.AbortedError(None, None, "collective\n  timed out"), "zoo train x --resume", None)
+    assert str(error) == ("the cluster failed (AbortedError: collective timed out); finished epochs are kept; "
+                          "restart every worker with: zoo train x --resume")
 
 
 # ---- mixed precision ----

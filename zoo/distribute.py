@@ -156,8 +156,37 @@ def cluster_failure(exc: BaseException) -> bool:
                             tf.errors.CancelledError, tf.errors.AbortedError))
 
 
-def cluster_error(exc: BaseException, resume_hint: str) -> ZooError:
-    """One line for a cluster that fell apart: which task went away, and how to carry on."""
+def unreachable_tasks(spec: dict | None, timeout: float = 2.0) -> list[str]:
+    """The other tasks of a TF_CONFIG cluster whose address no longer takes connections.
+
+    A process that died has closed its gRPC port, so a plain TCP connect tells it from a
+    worker that is alive (even one that is itself stopping on the same failure).
+    """
+    import socket
+
+    if not spec:
+        return []
+    me = (spec["task"]["type"], int(spec["task"]["index"]))
+    gone = []
+    for kind in ("chief", "worker"):
+        for index, address in enumerate(spec["cluster"].get(kind, [])):
+            if (kind, index) == me:
+                continue
+            host, _, port = str(address).rpartition(":")
+            try:
+                socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+            except (OSError, ValueError):
+                gone.append(f"{kind}-{index}")
+    return gone
+
+
+def cluster_error(exc: BaseException, resume_hint: str, spec: dict | None = None) -> ZooError:
+    """One line for a cluster that fell apart: which task went away, and how to carry on.
+
+    TensorFlow names the lost task when its heartbeat times out; when the failure is a reset
+    connection instead (the peer's process died mid-transfer), the other tasks of `spec` are
+    probed to tell which are gone.
+    """
     import re
 
     text = " ".join(str(exc).split())
@@ -165,6 +194,8 @@ def cluster_error(exc: BaseException, resume_hint: str) -> ZooError:
     if "unhealthy" in text or "heartbeat" in text:
         tasks = sorted({f"{kind}-{index}" for kind, index in re.findall(r"/job:(\w+)/replica:\d+/task:(\d+)",
                                                                         text.split("unhealthy", 1)[-1])})
+    if not tasks:
+        tasks = unreachable_tasks(spec)
     if tasks:
         reason = f"{', '.join(tasks)} of the cluster stopped responding"
     else:

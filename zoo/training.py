@@ -400,7 +400,7 @@ def _deployable(keras_model, entry, model_args: dict, plan: _Plan, dist):
 
 def train_config(config: TrainConfig) -> Run:
     from zoo.distribute import (agree_on_oldest, cluster_error, cluster_failure, keras_fixes,
-                                make_distribution, precision)
+                                make_distribution, precision, tf_config)
     from zoo.registry import create_model
 
     _check(config)
@@ -451,7 +451,7 @@ def train_config(config: TrainConfig) -> Run:
         ) from None
     except Exception as exc:
         if dist.name == "multiworker" and cluster_failure(exc):
-            raise cluster_error(exc, resume_hint) from None
+            raise cluster_error(exc, resume_hint, tf_config()) from None
         raise
     seconds = time.perf_counter() - started
     epochs_run = len(history.history.get("loss", []))
