@@ -228,7 +228,7 @@ def test_an_interrupted_export_leaves_no_artifact(zoo_home, monkeypatch):
 
 # ---- fuzzing the loaders: random bytes are a DataError, never a crash or a hang ----
 
-from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import HealthCheck, example, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -252,6 +252,7 @@ def test_fuzz_idx(tmp_path_factory, payload, compress):
 
 @FUZZ
 @given(st.text(max_size=300))
+@example("\r0")  # a blank header line: the row's cells had no column name (an AttributeError once)
 def test_fuzz_csv(tmp_path_factory, content):
     from zoo.data import load_dataset
     from zoo.errors import DataError

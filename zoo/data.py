@@ -307,10 +307,12 @@ def load_csv(path: Path, text_column: str | None = None, label_column: str | Non
     except csv.Error:
         dialect = csv.excel
     try:
-        rows = list(csv.DictReader(io.StringIO(content, newline=""), dialect=dialect))
+        reader = csv.DictReader(io.StringIO(content, newline=""), dialect=dialect)
+        rows = list(reader)
     except csv.Error as exc:
         raise DataError(f"{path}: not a readable CSV file ({exc})") from None
-    columns = list(rows[0].keys()) if rows else next(csv.reader(io.StringIO(content)), [])
+    # the header's names; cells beyond the header (DictReader files them under None) have none
+    columns = [column for column in reader.fieldnames or [] if column is not None]
     if not columns:
         raise DataError(f"{path}: empty CSV file")
     text_col = _pick(columns, text_column, TEXT_COLUMNS, "text", path)
