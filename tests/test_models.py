@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 import zoo
@@ -86,6 +87,18 @@ def test_text_cnn_head_is_sigmoid_for_two_classes_and_softmax_above():
     assert tuple(five.output.shape) == (None, 5)
     # 1000*64 + 41,088 + 8,256 + 64*5+5
     assert five.count_params() == 64_000 + 41_088 + 8_256 + 325
+
+
+def test_text_cnn_averages_over_the_text_not_its_padding():
+    short = zoo.create_model("text_cnn", num_classes=5, vocab_size=1000, sequence_length=40)
+    long = zoo.create_model("text_cnn", num_classes=5, vocab_size=1000, sequence_length=90)
+    long.set_weights(short.get_weights())
+    text = np.random.default_rng(0).integers(2, 1000, size=(3, 12))
+    padded = [np.pad(text, [(0, 0), (0, n - 12)]).astype("int32") for n in (40, 90)]
+    np.testing.assert_allclose(short.predict(padded[0], verbose=0), long.predict(padded[1], verbose=0),
+                               rtol=1e-5, atol=1e-6)
+    empty = short.predict(np.zeros((1, 40), "int32"), verbose=0)  # no token at all: no 0/0
+    assert np.isfinite(empty).all() and abs(empty.sum() - 1) < 1e-5
 
 
 def test_overrides_change_the_model():

@@ -202,7 +202,10 @@ def text_cnn(
     """A 1-D convolutional text classifier over token ids.
 
     Embedding → Conv1D + ReLU → GlobalAveragePooling1D → Dense + ReLU → a
-    sigmoid unit for two classes, a softmax for more.
+    sigmoid unit for two classes, a softmax for more (keras.io, "Text classification
+    from scratch"). The average runs over the windows that start on a token of the
+    text, not over the padding (id 0) after it: a padded average shrinks a short text's
+    features towards the padding's, and its class with them.
 
     Args:
         vocab_size: number of token ids, padding (0) and out-of-vocabulary (1) included.
@@ -213,7 +216,8 @@ def text_cnn(
         kernel_size: width of the Conv1D window, in tokens.
         hidden_units: size of the hidden Dense layer.
     """
-    layers = _keras().layers
+    keras = _keras()
+    layers, ops = keras.layers, keras.ops
     binary = num_classes == 2
     stack = [
         layers.Embedding(vocab_size, embedding_dim, name="embedding"),
@@ -224,9 +228,18 @@ def text_cnn(
         if binary
         else _head(num_classes),
     ]
-    return _chain(
-        "text_cnn", (sequence_length,), stack, dtype="int32", argument="sequence_length"
-    )
+    _too_small("text_cnn", (sequence_length,), stack, "sequence_length")
+    embedding, conv, pool, *head = stack
+    ids = keras.Input(shape=(sequence_length,), dtype="int32", name="input")
+    windows = sequence_length - kernel_size + 1
+    # a window counts when its first token is text; the first window always does (an empty
+    # text). Built from `ids` alone: a constant captured here would become an extra ONNX input
+    starts = ops.concatenate([ops.ones_like(ids[:, :1]), ids[:, 1:windows]], axis=1)
+    mask = ops.not_equal(starts, 0)
+    x = pool(conv(embedding(ids)), mask=mask)
+    for layer in head:
+        x = layer(x)
+    return keras.Model(ids, x, name="text_cnn")
 
 
 @register_model(

@@ -122,6 +122,14 @@ class ModelSummary:
         }
 
 
+def _plumbing(op, outputs) -> bool:
+    """A weightless operation that computes a mask or indices (text_cnn's padding mask, say):
+    no features, no multiply-accumulates, not a row of the summary."""
+    if "Layer" in _kinds(op):
+        return False
+    return all(str(t.dtype) == "bool" or "int" in str(t.dtype) for t in outputs)
+
+
 def _kinds(op) -> set[str]:
     return {cls.__name__ for cls in type(op).__mro__}
 
@@ -260,6 +268,7 @@ class _Walker:
     def __init__(self):
         self.rows: list[LayerInfo] = []
         self._seen: set[int] = set()
+        self._plumbing: set[int] = set()  # tensors of mask/index operations
 
     def model(self, model, geos: list, prefix: str = "") -> list:
         """Walk a (nested) model; return the geometry of its outputs."""
@@ -273,7 +282,10 @@ class _Walker:
             for node in graph._nodes_by_depth[depth]:
                 if node.is_input or node.operation is None:
                     continue
-                ins = list(node.input_tensors)
+                ins = [t for t in node.input_tensors if id(t) not in self._plumbing]
+                if _plumbing(node.operation, node.outputs):
+                    self._plumbing.update(id(t) for t in node.outputs)
+                    continue
                 outs = self.node(node.operation, ins, list(node.outputs), [state.get(id(t)) for t in ins], prefix)
                 state.update({id(t): g for t, g in zip(node.outputs, outs)})
         return [state.get(id(t)) for t in graph.outputs]
