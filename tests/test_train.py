@@ -130,6 +130,36 @@ def test_text_cnn_on_bbc_news(zoo_home):
     assert run.card["dataset"]["split"] == "stratified 80/20, seed 0"
     assert run.metrics["test_accuracy"] > 0.8
     assert evaluate(run.name)["test_accuracy"] == run.metrics["test_accuracy"]
+    hyper = run.card["hyperparameters"]  # the text recipe: random windows, smoothed targets
+    assert (hyper["augment_crop"], hyper["label_smoothing"], hyper["augment_shift"]) == (0.5, 0.2, 0)
+
+
+def test_random_crop_keeps_a_run_of_each_text():
+    import tensorflow as tf
+
+    from zoo.training import random_crop_tokens
+
+    ids = np.zeros((64, 30), np.int32)
+    lengths = np.random.default_rng(1).integers(0, 31, 64)
+    for row, n in enumerate(lengths):
+        ids[row, :n] = np.arange(2, n + 2)  # token i of a text is i + 2: a run is consecutive numbers
+    out = random_crop_tokens(tf.constant(ids), 0.5, tf.constant([3, 4], tf.int64)).numpy()
+    np.testing.assert_array_equal(out, random_crop_tokens(tf.constant(ids), 0.5, tf.constant([3, 4], tf.int64)))
+    kept = (out != 0).sum(axis=1)
+    assert (kept >= np.maximum(np.ceil(lengths * 0.5), 1) * (lengths > 0)).all() and (kept <= lengths).all()
+    for row, n in zip(out, kept):
+        assert (row[n:] == 0).all()  # padding after the window, none inside it
+        assert (np.diff(row[:n]) == 1).all()  # one run of the text, in order
+    assert (kept < lengths).any()  # some texts were cut
+
+
+def test_label_smoothing_trains_a_softmax_on_soft_targets(zoo_home):
+    run = train("lenet", epochs=3, limit=2000, verbose=0, label_smoothing=0.1, name="smooth")
+    assert run.card["hyperparameters"]["label_smoothing"] == 0.1
+    assert run.card["hyperparameters"]["augment_crop"] == 0.0  # a text option: images ignore it
+    with (run.path / "history.csv").open() as f:
+        assert {"accuracy", "loss", "val_accuracy"} <= set(next(csv.DictReader(f)))
+    assert run.metrics["test_accuracy"] > 0.7  # 3 epochs on 1,800 digits: about 0.79, as without smoothing
 
 
 def test_binary_text_csv_uses_a_sigmoid_head(tmp_path, zoo_home):
@@ -178,6 +208,8 @@ def test_image_cnn_on_an_image_folder(tmp_path, zoo_home):
         ("lenet", dict(epochs=0), ConfigError, "epochs must be a whole number >= 1, got 0"),
         ("lenet", dict(lr=-1.0), ConfigError, "lr must be a number in (0, 10), got -1.0"),
         ("lenet", dict(val_split=1.5), ConfigError, "val-split must be in [0, 1), got 1.5"),
+        ("lenet", dict(label_smoothing=1.0), ConfigError, "label-smoothing must be a number in [0, 1), got 1.0"),
+        ("text_cnn", dict(crop=-0.5), ConfigError, "crop must be a number in [0, 1), got -0.5"),
         ("lenet", dict(name="../up"), ConfigError,
          "invalid run name '../up': use letters, digits, '.', '_' and '-' (no '/', no '..', at most 128 characters)"),
         ("image_cnn", {}, ConfigError, "image_cnn has no default dataset; pass --data PATH (a folder of class sub-folders)"),

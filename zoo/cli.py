@@ -234,6 +234,10 @@ def _print_summary(report) -> None:
               help="Fraction of the training data held out for validation.")
 @click.option("--limit", type=click.IntRange(min=1), help="Train on the first N training examples only.")
 @click.option("--augment", type=click.IntRange(min=0), help="Images: random shifts of up to N pixels (0: off; default: recipe).")
+@click.option("--crop", type=click.FloatRange(0, 1, max_open=True),
+              help="Texts: train on random windows of at least F of each text (0: off; default: recipe).")
+@click.option("--label-smoothing", type=click.FloatRange(0, 1, max_open=True),
+              help="Soften the targets by F (0: off; default: recipe).")
 @click.option("--text-column", help="CSV: the text column (default: detected).")
 @click.option("--label-column", help="CSV: the label column (default: detected).")
 @click.option("--strategy", type=click.Choice(STRATEGIES), default="auto",

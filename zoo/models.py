@@ -188,7 +188,9 @@ def mnist_cnn_dropout(
     dataset="imdb",
     reference="keras.io text_classification_from_scratch",
     minimums={"num_classes": 2, "vocab_size": 2},
-    recipe={"epochs": 10, "batch_size": 32, "lr": 1e-3},
+    # random windows of half a text or more, and smoothed targets: BBC News 95.7% -> 98.4%
+    # (mean of seeds 0-2, with the padding left out of the average; see the README)
+    recipe={"epochs": 10, "batch_size": 32, "lr": 1e-3, "crop": 0.5, "label_smoothing": 0.2},
 )
 def text_cnn(
     vocab_size: int = 20_000,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import datetime as _dt
+import functools
 import json
 import math
 import os
@@ -57,6 +58,8 @@ class TrainConfig:
     verbose: int | None = None  # Keras progress: 0 silent, 1 bar, 2 a line per epoch; None: 1 on a terminal
     weight_decay: float | None = None  # decoupled weight decay of AdamW; 0: plain Adam; None: recipe
     augment: int | None = None  # images: random shifts of up to N pixels each way; 0 off; None: recipe
+    crop: float | None = None  # texts: train on a random run of at least this fraction of each text; 0 off; None: recipe
+    label_smoothing: float | None = None  # targets 1 - F on the true class plus F spread over all; 0 off; None: recipe
     model_args: dict[str, Any] = field(default_factory=dict)  # overrides for create_model
     callbacks: list = field(default_factory=list)  # extra Keras callbacks, run after zoo's own
     steps_per_execution: int = 32  # training steps per call into TensorFlow (fewer Python round trips)
@@ -99,6 +102,11 @@ def _check(config: TrainConfig) -> None:
         raise ConfigError(f"lr must be a number in (0, 10), got {config.lr!r}")
     if not 0 <= config.val_split < 1:
         raise ConfigError(f"val-split must be in [0, 1), got {config.val_split!r}")
+    for key in ("crop", "label_smoothing"):
+        value = getattr(config, key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                  or not 0 <= value < 1):
+            raise ConfigError(f"{key.replace('_', '-')} must be a number in [0, 1), got {value!r}")
 
 
 def _choose_name(config: TrainConfig, model_name: str, root: Path) -> str:
@@ -192,8 +200,28 @@ def random_shift(images, max_shift: int, seed: int | None):
     return tf.gather(out, cols, axis=2, batch_dims=1)
 
 
-def _pipeline(x, y, batch_size: int, *, shuffle_seed: int | None, shift: int = 0):
-    """Batches of (x, y), reshuffled every epoch when a seed is given, images shifted if asked.
+def random_crop_tokens(ids, min_fraction: float, seed):
+    """Keep a random run of each text's tokens, at least `min_fraction` of them, moved to the front.
+
+    Texts are token ids padded with 0 at the end. A text read through a random window
+    is still that text's class, and the model, which averages over the tokens it is
+    given, learns not to lean on a few words that happen to be in every training copy.
+    """
+    import tensorflow as tf
+
+    length = tf.shape(ids)[1]
+    tokens = tf.reduce_sum(tf.cast(ids != 0, tf.float32), axis=1, keepdims=True)
+    draws = tf.random.stateless_uniform([tf.shape(ids)[0], 2], seed=seed)
+    keep = tf.maximum(tf.math.ceil(tokens * (min_fraction + (1 - min_fraction) * draws[:, :1])), 1.0)
+    start = tf.floor(draws[:, 1:] * (tokens - keep + 1))
+    position = tf.range(length)[None, :]
+    picked = tf.gather(ids, tf.minimum(tf.cast(start, tf.int32) + position, length - 1), batch_dims=1)
+    return tf.where(position < tf.cast(keep, tf.int32), picked, tf.zeros_like(picked))
+
+
+def _pipeline(x, y, batch_size: int, *, shuffle_seed: int | None, shift: int = 0, crop: float = 0.0):
+    """Batches of (x, y), reshuffled every epoch when a seed is given, images shifted and
+    texts cropped if asked.
 
     Shuffles the indices and gathers whole batches from the arrays, as Keras does for NumPy
     input: shuffling the examples themselves through a buffer copies every image once more
@@ -213,6 +241,12 @@ def _pipeline(x, y, batch_size: int, *, shuffle_seed: int | None, shift: int = 0
         seeds = tf.data.Dataset.random(seed=shuffle_seed).batch(2)
         ds = tf.data.Dataset.zip((ds, seeds)).map(
             lambda batch, seed: (random_shift(batch[0], shift, seed), batch[1]),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+    if crop:
+        seeds = tf.data.Dataset.random(seed=shuffle_seed).batch(2)
+        ds = tf.data.Dataset.zip((ds, seeds)).map(
+            lambda batch, seed: (random_crop_tokens(batch[0], crop, seed), batch[1]),
             num_parallel_calls=tf.data.AUTOTUNE,
         )
     return ds.prefetch(tf.data.AUTOTUNE)
@@ -260,7 +294,9 @@ class _Plan:
     lr: float  # what --lr (or the recipe) says, for one replica
     scaled_lr: float  # what the optimizer uses: lr x replicas (the linear scaling rule)
     weight_decay: float
-    shift: int  # image augmentation
+    shift: int  # image augmentation: random shifts of up to this many pixels
+    crop: float  # text augmentation: the smallest fraction of a text a random window keeps
+    label_smoothing: float
     steps_per_execution: int
     mixed_precision: str | None
 
@@ -269,7 +305,8 @@ class _Plan:
                 "global_batch_size": self.global_batch_size, "lr": self.lr, "scaled_lr": self.scaled_lr,
                 "optimizer": f"adamw, weight decay {self.weight_decay}" if self.weight_decay else "adam",
                 "schedule": "cosine decay to 1% over all steps", "patience": patience,
-                "augment_shift": self.shift, "steps_per_execution": self.steps_per_execution,
+                "augment_shift": self.shift, "augment_crop": self.crop,
+                "label_smoothing": self.label_smoothing, "steps_per_execution": self.steps_per_execution,
                 "mixed_precision": self.mixed_precision}
 
 
@@ -280,6 +317,7 @@ def _plan(config: TrainConfig, entry, kind: str, dist) -> _Plan:
     batch_size = config.batch_size or recipe["batch_size"]
     lr = float(config.lr or recipe["lr"])
     shift = recipe.get("shift", 0) if config.augment is None else config.augment
+    crop = recipe.get("crop", 0.0) if config.crop is None else config.crop
     return _Plan(
         epochs=config.epochs or recipe["epochs"],
         batch_size=batch_size,
@@ -288,6 +326,9 @@ def _plan(config: TrainConfig, entry, kind: str, dist) -> _Plan:
         scaled_lr=lr * dist.replicas,
         weight_decay=recipe.get("weight_decay", 0.0) if config.weight_decay is None else config.weight_decay,
         shift=shift if kind == "image" else 0,
+        crop=float(crop) if kind == "text" else 0.0,
+        label_smoothing=float(recipe.get("label_smoothing", 0.0) if config.label_smoothing is None
+                              else config.label_smoothing),
         # Keras 3.15 cannot loop several steps per call under a tf.distribute strategy
         steps_per_execution=1 if dist.distributed else config.steps_per_execution,
         mixed_precision=mixed_policy(config.mixed_precision),
@@ -344,16 +385,32 @@ def _preprocessing(config: TrainConfig, entry, dataset, x_train):
     return model_args, prep
 
 
+def _targets(y: np.ndarray, classes: int, one_hot: bool) -> np.ndarray:
+    """Labels as the loss takes them: (N, 1) floats for a sigmoid, one-hot rows when the
+    softmax's targets are smoothed, else class ids."""
+    if classes == 1:
+        return y.astype(np.float32)[:, None]
+    if one_hot:
+        return np.eye(classes, dtype=np.float32)[y]
+    return y.astype(np.int32)
+
+
 def _compile(keras_model, plan: _Plan, steps_per_epoch: int, binary: bool) -> None:
     from zoo.backend import keras
 
     k = keras()
     schedule = k.optimizers.schedules.CosineDecay(plan.scaled_lr, decay_steps=steps_per_epoch * plan.epochs,
                                                   alpha=0.01)
+    if binary:
+        loss = k.losses.BinaryCrossentropy(label_smoothing=plan.label_smoothing)
+    elif plan.label_smoothing:  # smoothing needs one-hot targets (see _targets)
+        loss = k.losses.CategoricalCrossentropy(label_smoothing=plan.label_smoothing)
+    else:
+        loss = k.losses.SparseCategoricalCrossentropy()
     keras_model.compile(
         optimizer=k.optimizers.AdamW(schedule, weight_decay=plan.weight_decay) if plan.weight_decay
         else k.optimizers.Adam(schedule),
-        loss="binary_crossentropy" if binary else "sparse_categorical_crossentropy",
+        loss=loss,
         metrics=["accuracy"],
         steps_per_execution=plan.steps_per_execution,
     )
@@ -423,12 +480,13 @@ def train_config(config: TrainConfig) -> Run:
     folder = _prepare_folder(config, root, name)
     if not config.resume:
         (folder / CONFIG_FILE).write_text(json.dumps(_resumable(config), indent=2) + "\n")
-    binary = keras_model.output.shape[-1] == 1
-    cast = (lambda y: y.astype(np.float32)[:, None]) if binary else (lambda y: y.astype(np.int32))
+    classes = keras_model.output.shape[-1]
+    binary = classes == 1
+    cast = functools.partial(_targets, classes=classes, one_hot=bool(plan.label_smoothing))
     with dist.strategy.scope():
         _compile(keras_model, plan, -(-len(splits.y_train) // plan.global_batch_size), binary)
     train_ds = _pipeline(prep(splits.x_train), cast(splits.y_train), plan.global_batch_size,
-                         shuffle_seed=config.seed, shift=plan.shift)
+                         shuffle_seed=config.seed, shift=plan.shift, crop=plan.crop)
     val_ds = None
     if splits.validation_examples:
         val_ds = _pipeline(prep(splits.x_val), cast(splits.y_val), max(1024, plan.global_batch_size),
