@@ -52,6 +52,7 @@ def test_run_folder_and_card(lenet_run):
     assert card["dataset"]["test_examples"] == 10_000 and card["dataset"]["split"] == "official"
     assert card["preprocessing"]["scale"] == 1 / 255 and card["preprocessing"]["input_shape"] == [28, 28, 1]
     assert card["hyperparameters"]["epochs"] == 2 and card["seed"] == 0
+    assert card["hyperparameters"]["label_smoothing"] == 0.2  # LeNet-5's recipe: soft one-hot targets
     training = card["training"]
     assert training["epochs"] == 2 and training["seconds"] > 0 and training["samples_per_second"] > 0
     metrics = card["metrics"]
@@ -153,13 +154,13 @@ def test_random_crop_keeps_a_run_of_each_text():
     assert (kept < lengths).any()  # some texts were cut
 
 
-def test_label_smoothing_trains_a_softmax_on_soft_targets(zoo_home):
-    run = train("lenet", epochs=3, limit=2000, verbose=0, label_smoothing=0.1, name="smooth")
-    assert run.card["hyperparameters"]["label_smoothing"] == 0.1
+def test_label_smoothing_0_trains_on_class_ids(zoo_home):
+    run = train("lenet", epochs=3, limit=2000, verbose=0, label_smoothing=0, crop=0.5, name="hard")
+    assert run.card["hyperparameters"]["label_smoothing"] == 0.0
     assert run.card["hyperparameters"]["augment_crop"] == 0.0  # a text option: images ignore it
     with (run.path / "history.csv").open() as f:
         assert {"accuracy", "loss", "val_accuracy"} <= set(next(csv.DictReader(f)))
-    assert run.metrics["test_accuracy"] > 0.7  # 3 epochs on 1,800 digits: about 0.79, as without smoothing
+    assert run.metrics["test_accuracy"] > 0.7  # 3 epochs on 1,800 digits: about 0.79
 
 
 def test_binary_text_csv_uses_a_sigmoid_head(tmp_path, zoo_home):

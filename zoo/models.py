@@ -75,7 +75,8 @@ def _head(num_classes: int, name: str = "output"):
     dataset="mnist",
     reference="LeCun et al. 1998",
     minimums={"num_classes": 2},
-    recipe={"epochs": 10, "batch_size": 128, "lr": 2e-3, "shift": 2},
+    # smoothed targets let 5 epochs do what 10 did without: 99.17/99.22% for seeds 0/1
+    recipe={"epochs": 5, "batch_size": 128, "lr": 3e-3, "shift": 2, "label_smoothing": 0.2},
 )
 def lenet5(
     input_shape: tuple[int, ...] = (28, 28, 1),
@@ -118,7 +119,8 @@ def lenet5(
     dataset="mnist",
     reference="keras.io mnist_convnet",
     minimums={"num_classes": 2},
-    recipe={"epochs": 12, "batch_size": 128, "lr": 2e-3, "shift": 2},
+    # with smoothed targets 8 epochs beat 12 without: 99.33/99.21% (seeds 0/1) against 99.21%
+    recipe={"epochs": 8, "batch_size": 128, "lr": 3e-3, "shift": 2, "label_smoothing": 0.1},
 )
 def mnist_cnn(input_shape: tuple[int, ...] = (28, 28, 1), num_classes: int = 10):
     """A two-block MNIST convnet: [Conv2D 3×3 + ReLU + MaxPool 2] × (32, 64 filters) → softmax.
@@ -146,7 +148,8 @@ def mnist_cnn(input_shape: tuple[int, ...] = (28, 28, 1), num_classes: int = 10)
     dataset="mnist",
     reference="Srivastava et al. 2014",
     minimums={"num_classes": 2},
-    recipe={"epochs": 15, "batch_size": 128, "lr": 1e-3, "shift": 2},
+    # with smoothed targets 10 epochs do about what 15 did without: 99.40% against 99.45%
+    recipe={"epochs": 10, "batch_size": 128, "lr": 1e-3, "shift": 2, "label_smoothing": 0.1},
 )
 def mnist_cnn_dropout(
     input_shape: tuple[int, ...] = (28, 28, 1),
