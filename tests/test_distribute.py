@@ -73,12 +73,6 @@ def test_auto_is_one_device_without_gpus():
     assert (dist.name, dist.replicas, dist.workers, dist.is_chief) == ("default", 1, 1, True)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.parametrize("text", [
     # the heartbeat timed out: TensorFlow names the task
     "Collective ops is aborted by: The following tasks are unhealthy (stopped sending heartbeats):\n"
@@ -93,7 +87,7 @@ def test_a_lost_worker_is_named_however_tensorflow_reports_it(text):
     with socket.socket() as alive:  # worker-2 still listens; worker-1's port is closed
         alive.bind(("127.0.0.1", 0))
         alive.listen()
-        spec = {"cluster": {"worker": ["127.0.0.1:1", f"127.0.0.1:{_free_port()}",
+        spec = {"cluster": {"worker": ["127.0.0.1:1", f"127.0.0.1:{_free_ports(1)[0]}",
                                        f"127.0.0.1:{alive.getsockname()[1]}"]},
                 "task": {"type": "worker", "index": 0}}
         error = cluster_error(tf.errors.UnavailableError(None, None, text), "zoo train lenet5 --resume", spec)

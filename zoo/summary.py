@@ -122,7 +122,7 @@ class ModelSummary:
         }
 
 
-def _plumbing(op, outputs) -> bool:
+def _is_plumbing(op, outputs) -> bool:
     """A weightless operation that computes a mask or indices (text_cnn's padding mask, say):
     no features, no multiply-accumulates, not a row of the summary."""
     if "Layer" in _kinds(op):
@@ -283,7 +283,7 @@ class _Walker:
                 if node.is_input or node.operation is None:
                     continue
                 ins = [t for t in node.input_tensors if id(t) not in self._plumbing]
-                if _plumbing(node.operation, node.outputs):
+                if _is_plumbing(node.operation, node.outputs):
                     self._plumbing.update(id(t) for t in node.outputs)
                     continue
                 outs = self.node(node.operation, ins, list(node.outputs), [state.get(id(t)) for t in ins], prefix)

@@ -237,16 +237,12 @@ def _pipeline(x, y, batch_size: int, *, shuffle_seed: int | None, shift: int = 0
         lambda index, xy: (tf.gather(xy[0], index), tf.gather(xy[1], index)),
         num_parallel_calls=tf.data.AUTOTUNE,
     )
-    if shift:
+    augment = (functools.partial(random_shift, max_shift=shift) if shift
+               else functools.partial(random_crop_tokens, min_fraction=crop) if crop else None)
+    if augment is not None:  # stateless draws, one seed pair per batch: repeatable from --seed
         seeds = tf.data.Dataset.random(seed=shuffle_seed).batch(2)
         ds = tf.data.Dataset.zip((ds, seeds)).map(
-            lambda batch, seed: (random_shift(batch[0], shift, seed), batch[1]),
-            num_parallel_calls=tf.data.AUTOTUNE,
-        )
-    if crop:
-        seeds = tf.data.Dataset.random(seed=shuffle_seed).batch(2)
-        ds = tf.data.Dataset.zip((ds, seeds)).map(
-            lambda batch, seed: (random_crop_tokens(batch[0], crop, seed), batch[1]),
+            lambda batch, seed: (augment(batch[0], seed=seed), batch[1]),
             num_parallel_calls=tf.data.AUTOTUNE,
         )
     return ds.prefetch(tf.data.AUTOTUNE)
@@ -313,22 +309,24 @@ class _Plan:
 def _plan(config: TrainConfig, entry, kind: str, dist) -> _Plan:
     from zoo.distribute import mixed_policy
 
-    recipe = {"epochs": 10, "batch_size": 128, "lr": 1e-3, **entry.recipe}
+    recipe = {"epochs": 10, "batch_size": 128, "lr": 1e-3, "shift": 0, "crop": 0.0, "weight_decay": 0.0,
+              "label_smoothing": 0.0, **entry.recipe}
+
+    def chosen(option, key):  # the command line's value, else the recipe's (0 is a choice: "off")
+        return recipe[key] if option is None else option
+
     batch_size = config.batch_size or recipe["batch_size"]
     lr = float(config.lr or recipe["lr"])
-    shift = recipe.get("shift", 0) if config.augment is None else config.augment
-    crop = recipe.get("crop", 0.0) if config.crop is None else config.crop
     return _Plan(
         epochs=config.epochs or recipe["epochs"],
         batch_size=batch_size,
         global_batch_size=batch_size * dist.replicas,
         lr=lr,
         scaled_lr=lr * dist.replicas,
-        weight_decay=recipe.get("weight_decay", 0.0) if config.weight_decay is None else config.weight_decay,
-        shift=shift if kind == "image" else 0,
-        crop=float(crop) if kind == "text" else 0.0,
-        label_smoothing=float(recipe.get("label_smoothing", 0.0) if config.label_smoothing is None
-                              else config.label_smoothing),
+        weight_decay=chosen(config.weight_decay, "weight_decay"),
+        shift=chosen(config.augment, "shift") if kind == "image" else 0,
+        crop=float(chosen(config.crop, "crop")) if kind == "text" else 0.0,
+        label_smoothing=float(chosen(config.label_smoothing, "label_smoothing")),
         # Keras 3.15 cannot loop several steps per call under a tf.distribute strategy
         steps_per_execution=1 if dist.distributed else config.steps_per_execution,
         mixed_precision=mixed_policy(config.mixed_precision),
