@@ -120,6 +120,22 @@ def test_interrupted_run_resumes_from_the_last_finished_epoch(zoo_home):
         train("lenet", resume=True, **options)
 
 
+def test_a_backup_that_does_not_fit_the_model_is_one_clear_line(zoo_home):
+    """Weights saved from the bare model (as zoo did before it trained through zoo.sharding)."""
+    options = dict(epochs=2, limit=300, verbose=0, name="b")
+    with pytest.raises(Interrupted):
+        train("lenet", callbacks=[StopAfter(0)], **options)
+    backup = zoo_home / "b.partial" / "checkpoints" / "backup" / "epoch-1.weights.h5"
+    bare = zoo.create_model("lenet5")
+    bare.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    bare.optimizer.build(bare.trainable_variables)
+    bare.save_weights(backup)
+    with pytest.raises(zoo.ZooError) as err:
+        train("lenet", resume=True, name="b", verbose=0)
+    assert str(err.value) == (f"cannot resume from epoch 1: {backup} does not fit this model (saved by another "
+                              f"zoo version?); start over with --overwrite")
+
+
 @pytest.mark.slow
 def test_text_cnn_on_bbc_news(zoo_home):
     run = train("text_cnn", data=str(BBC), epochs=4, verbose=0,

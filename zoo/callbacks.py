@@ -69,7 +69,13 @@ class AtomicBackupAndRestore(_k.callbacks.Callback):
             raise ZooError(f"cannot resume from epoch {epoch}: {self._weights(epoch)} is missing")
         if self.model.optimizer is not None and not self.model.optimizer.built:
             self.model.optimizer.build(self.model.trainable_variables)
-        self.model.load_weights(self._weights(epoch))
+        try:
+            self.model.load_weights(self._weights(epoch))
+        except ValueError:  # another model's, or saved before zoo trained through zoo.sharding.Sharded
+            from zoo.errors import ZooError
+
+            raise ZooError(f"cannot resume from epoch {epoch}: {self._weights(epoch)} does not fit this "
+                           f"model (saved by another zoo version?); start over with --overwrite") from None
         self.model._initial_epoch = epoch  # how Keras's own BackupAndRestore resumes fit
 
     def on_epoch_end(self, epoch, logs=None):

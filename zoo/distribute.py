@@ -36,6 +36,7 @@ class Distribution:
     workers: int  # processes taking part
     task: str  # this process, as TF_CONFIG names it ("worker-1"); "local" without a cluster
     is_chief: bool  # the process that writes the run folder
+    cpu_shards: int = 1  # most shards a batch may split into, one per CPU core (zoo.sharding)
 
     @property
     def distributed(self) -> bool:
@@ -86,7 +87,10 @@ def make_distribution(name: str = "auto") -> Distribution:
     if name == "auto":
         name = "mirrored" if len(gpus) > 1 else "default"
     if name == "default":
-        return Distribution("default", tf.distribute.get_strategy(), 1, 1, "local", True)
+        from zoo.sharding import configure
+
+        return Distribution("default", tf.distribute.get_strategy(), 1, 1, "local", True,
+                            cpu_shards=configure(gpu=bool(gpus)))
     if name == "mirrored":
         devices = [d.name for d in tf.config.list_logical_devices("GPU" if gpus else "CPU")]
         strategy = tf.distribute.MirroredStrategy(devices)

@@ -295,6 +295,7 @@ class _Plan:
     label_smoothing: float
     steps_per_execution: int
     mixed_precision: str | None
+    cpu_shards: int  # each batch split into this many shards computed side by side (zoo.sharding)
 
     def to_dict(self, patience) -> dict:
         return {"epochs": self.epochs, "batch_size": self.batch_size,
@@ -308,6 +309,7 @@ class _Plan:
 
 def _plan(config: TrainConfig, entry, kind: str, dist) -> _Plan:
     from zoo.distribute import mixed_policy
+    from zoo.sharding import shards_for
 
     recipe = {"epochs": 10, "batch_size": 128, "lr": 1e-3, "shift": 0, "crop": 0.0, "weight_decay": 0.0,
               "label_smoothing": 0.0, **entry.recipe}
@@ -330,6 +332,7 @@ def _plan(config: TrainConfig, entry, kind: str, dist) -> _Plan:
         # Keras 3.15 cannot loop several steps per call under a tf.distribute strategy
         steps_per_execution=1 if dist.distributed else config.steps_per_execution,
         mixed_precision=mixed_policy(config.mixed_precision),
+        cpu_shards=shards_for(batch_size, dist.cpu_shards),
     )
 
 
@@ -457,6 +460,7 @@ def train_config(config: TrainConfig) -> Run:
     from zoo.distribute import (agree_on_oldest, cluster_error, cluster_failure, keras_fixes,
                                 make_distribution, precision, tf_config)
     from zoo.registry import create_model
+    from zoo.sharding import Sharded
 
     _check(config)
     entry = get_entry(config.model)
@@ -475,6 +479,8 @@ def train_config(config: TrainConfig) -> Run:
     _seed_everything(config.seed)
     with precision(plan.mixed_precision), dist.strategy.scope():
         keras_model = create_model(entry.name, **model_args)
+        # fit goes through the trainer, so that every checkpoint is written the same way
+        trainer = Sharded(keras_model, plan.cpu_shards)
     folder = _prepare_folder(config, root, name)
     if not config.resume:
         (folder / CONFIG_FILE).write_text(json.dumps(_resumable(config), indent=2) + "\n")
@@ -482,7 +488,7 @@ def train_config(config: TrainConfig) -> Run:
     binary = classes == 1
     cast = functools.partial(_targets, classes=classes, one_hot=bool(plan.label_smoothing))
     with dist.strategy.scope():
-        _compile(keras_model, plan, -(-len(splits.y_train) // plan.global_batch_size), binary)
+        _compile(trainer, plan, -(-len(splits.y_train) // plan.global_batch_size), binary)
     train_ds = _pipeline(prep(splits.x_train), cast(splits.y_train), plan.global_batch_size,
                          shuffle_seed=config.seed, shift=plan.shift, crop=plan.crop)
     val_ds = None
@@ -496,8 +502,8 @@ def train_config(config: TrainConfig) -> Run:
 
     started = time.perf_counter()
     try:
-        with keras_fixes(keras_model, dist):
-            history = keras_model.fit(train_ds, validation_data=val_ds, epochs=plan.epochs,
+        with keras_fixes(trainer, dist):
+            history = trainer.fit(train_ds, validation_data=val_ds, epochs=plan.epochs,
                                       callbacks=_callbacks(config, folder, monitor, agree_on_oldest(dist)),
                                       verbose=verbose,
                                       shuffle=False)
@@ -531,7 +537,7 @@ def train_config(config: TrainConfig) -> Run:
 
     best = folder / "checkpoints" / BEST
     if best.is_file():
-        keras_model.load_weights(best)
+        trainer.load_weights(best)
     keras_model = _deployable(keras_model, entry, model_args, plan, dist)
     outputs = keras_model.predict(prep(dataset.x_test), batch_size=1024, verbose=0)
     from zoo.metrics import classification_metrics
@@ -548,7 +554,7 @@ def train_config(config: TrainConfig) -> Run:
         "preprocessing": prep.to_dict(),
         "labels": dataset.labels,
         "hyperparameters": plan.to_dict(config.patience),
-        "distribution": dist.describe(),
+        "distribution": {**dist.describe(), "cpu_shards": plan.cpu_shards},
         "seed": config.seed,
         "metrics": metrics,
         "training": training,
