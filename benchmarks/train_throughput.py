@@ -8,10 +8,12 @@ MNIST images (batch 128, Adam 1e-3 with zoo's cosine decay to 1%, so that the
 final accuracies are comparable; no augmentation, no validation split), and
 measures training samples per second over the epochs after the first (which
 pays for tracing). Medians are printed with ratios to plain Keras, and each
-contender's final test accuracy. "keras, TF defaults" is the plain Keras script in a
-fresh process without the oneDNN switch that zoo sets (what a user's own script
-gets on this AMD CPU). PyTorch runs only when it is installed
-(`pip install torch==2.13.0`, the CPU build; not part of the test install).
+contender's final test accuracy. Every Keras contender runs in a fresh process,
+because TensorFlow reads its switches once: "zoo" as the zoo command runs,
+"zoo, 1 shard" with zoo.sharding off (ZOO_CPU_SHARDS=1), "plain keras" the keras.io
+script with oneDNN switched on as zoo does, "keras, TF defaults" the same script as
+a user's own gets it (oneDNN off on this AMD CPU). PyTorch runs only when it is
+installed (`pip install torch==2.13.0`, the CPU build; not part of the test install).
 """
 
 from __future__ import annotations
@@ -82,36 +84,43 @@ def plain_keras(model: str, epochs: int, data) -> tuple[float, float]:
     return _rate(len(y), timer.seconds), accuracy
 
 
-def plain_keras_defaults(model: str, epochs: int, data) -> tuple[float, float]:
-    """The same keras.io recipe in a fresh process with TensorFlow's own defaults.
+def in_child(contender: str, env: dict):
+    """Run a Keras contender in a fresh process with `env`: TensorFlow reads its switches
+    (oneDNN, thread pools) once, when its runtime starts, so each setting needs its own process."""
 
-    That is what a user's script gets: TensorFlow reads TF_ENABLE_ONEDNN_OPTS when it is
-    imported, and on some CPUs (this AMD EPYC) it leaves oneDNN off unless told otherwise;
-    zoo turns it on, so the in-process "plain keras" row above already has it.
-    """
+    def run(model: str, epochs: int, data) -> tuple[float, float]:
+        import json
+        import os
+        import subprocess
+
+        child_env = {key: value for key, value in os.environ.items()
+                     if key not in ("TF_ENABLE_ONEDNN_OPTS", "ZOO_CPU_SHARDS")}
+        child_env.update(TF_CPP_MIN_LOG_LEVEL="3", **env)
+        out = subprocess.run([sys.executable, __file__, "--child", contender, "--models", model,
+                              "--epochs", str(epochs)], env=child_env, capture_output=True, text=True,
+                             check=True).stdout
+        rate, accuracy = json.loads(out.strip().splitlines()[-1])
+        return rate, accuracy
+
+    return run
+
+
+def _child(contender: str, model: str, epochs: int) -> int:
+    """Run one contender in this process (see in_child) and print its result as JSON."""
     import json
-    import os
-    import subprocess
 
-    env = {key: value for key, value in os.environ.items() if key != "TF_ENABLE_ONEDNN_OPTS"}
-    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    out = subprocess.run([sys.executable, __file__, "--child", model, "--epochs", str(epochs)], env=env,
-                         capture_output=True, text=True, check=True).stdout
-    rate, accuracy = json.loads(out.strip().splitlines()[-1])
-    return rate, accuracy
+    if contender == "zoo":
+        from zoo.backend import keras
 
-
-def _child(model: str, epochs: int) -> int:
-    """Run plain_keras in this process, with TensorFlow as it comes (see plain_keras_defaults)."""
-    import json
-
-    import keras  # noqa: F401 - TensorFlow imported here, before zoo could set anything
+        keras()  # as the zoo command imports it: quiet, oneDNN on
+    else:
+        import keras  # noqa: F401 - TensorFlow as it comes, with only the switches in_child set
     from zoo.data import load_dataset
 
     mnist = load_dataset("mnist", kind="image")
     data = (mnist.x_train.astype(np.float32) / 255, mnist.y_train.astype(np.int32),
             mnist.x_test.astype(np.float32) / 255, mnist.y_test.astype(np.int32))
-    print(json.dumps(plain_keras(model, epochs, data)))
+    print(json.dumps({"zoo": zoo_path, "keras": plain_keras}[contender](model, epochs, data)))
     return 0
 
 
@@ -163,17 +172,19 @@ def main() -> int:
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        return _child(args.child, args.epochs)
+        return _child(args.child, args.models[0], args.epochs)
 
-    from zoo.backend import keras
-
-    keras()  # quiet TensorFlow import, oneDNN on
     from zoo.data import load_dataset
 
     mnist = load_dataset("mnist", kind="image")
     data = (mnist.x_train.astype(np.float32) / 255, mnist.y_train.astype(np.int32),
             mnist.x_test.astype(np.float32) / 255, mnist.y_test.astype(np.int32))
-    contenders = {"zoo": zoo_path, "plain keras": plain_keras, "keras, TF defaults": plain_keras_defaults}
+    contenders = {
+        "zoo": in_child("zoo", {}),
+        "zoo, 1 shard": in_child("zoo", {"ZOO_CPU_SHARDS": "1"}),  # zoo.sharding off
+        "plain keras": in_child("keras", {"TF_ENABLE_ONEDNN_OPTS": "1"}),
+        "keras, TF defaults": in_child("keras", {}),
+    }
     try:
         import torch  # noqa: F401
 
