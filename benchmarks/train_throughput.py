@@ -203,11 +203,12 @@ def main() -> int:
         default = statistics.median(r[0] for r in results["keras, TF defaults"])
         print("x keras: against plain Keras with oneDNN on; x default: against the same script with "
               "TensorFlow's defaults")
-        print(f"{'contender':<20}{'samples/s':>12}{'x keras':>9}{'x default':>10}{'accuracy':>10}")
+        print(f"{'contender':<20}{'samples/s':>12}{'x keras':>9}{'x default':>10}{'accuracy':>10}  each repetition")
         for name, rows in results.items():
             rate = statistics.median(r[0] for r in rows)
             accuracy = statistics.median(r[1] for r in rows)
-            print(f"{name:<20}{rate:>12,.0f}{rate / base:>9.2f}{rate / default:>10.2f}{accuracy:>10.2%}")
+            each = " ".join(f"{r[0]:,.0f}" for r in rows)  # the machine's noise, in plain sight
+            print(f"{name:<20}{rate:>12,.0f}{rate / base:>9.2f}{rate / default:>10.2f}{accuracy:>10.2%}  {each}")
     return 0
 
 

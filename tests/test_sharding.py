@@ -83,17 +83,25 @@ def test_one_shard_or_a_gpu_leaves_tensorflow_alone(monkeypatch):
     assert configure(gpu=True) == 1
 
 
-@pytest.mark.parametrize("shards", ["3", "1"])
-def test_a_fresh_process_trains_with_the_shards_asked_for(tmp_path, shards):
-    """The thread pools are set before TensorFlow starts, so the card's count is the one used."""
+def _train_in_a_fresh_process(home, name: str, shards: str) -> dict:
     process = zoo_process(["train", "lenet", "--limit", "1000", "--epochs", "2", "--batch-size", "64",
-                           "--name", "s"], tmp_path, ZOO_CPU_SHARDS=shards)
+                           "--name", name], home, ZOO_CPU_SHARDS=shards)
     try:
         _, err = process.communicate(timeout=180)
     except subprocess.TimeoutExpired:
         process.kill()
         raise
     assert process.returncode == 0, err[-3000:]
-    card = json.loads((tmp_path / "s" / "card.json").read_text())
-    assert card["distribution"] == {"strategy": "default", "replicas": 1, "workers": 1, "cpu_shards": int(shards)}
-    assert card["metrics"]["test_accuracy"] > 0.5
+    return json.loads((home / name / "card.json").read_text())
+
+
+def test_a_fresh_process_trains_with_the_shards_asked_for_and_repeats_itself(tmp_path):
+    """The thread pools are set before TensorFlow starts, so the card's count is the one used;
+    shards running side by side still give the same numbers for the same seed."""
+    first, again = (_train_in_a_fresh_process(tmp_path, name, "3") for name in ("a", "b"))
+    assert first["distribution"] == {"strategy": "default", "replicas": 1, "workers": 1, "cpu_shards": 3}
+    assert first["metrics"]["test_accuracy"] > 0.5
+    assert (again["metrics"]["test_accuracy"], again["metrics"]["test_loss"]) == \
+        (first["metrics"]["test_accuracy"], first["metrics"]["test_loss"])
+    off = _train_in_a_fresh_process(tmp_path, "off", "1")
+    assert off["distribution"]["cpu_shards"] == 1
