@@ -105,6 +105,15 @@ def in_child(contender: str, env: dict):
     return run
 
 
+def _mnist():
+    """MNIST as every contender takes it: pixels scaled to [0, 1], int32 labels."""
+    from zoo.data import load_dataset
+
+    mnist = load_dataset("mnist", kind="image")
+    return (mnist.x_train.astype(np.float32) / 255, mnist.y_train.astype(np.int32),
+            mnist.x_test.astype(np.float32) / 255, mnist.y_test.astype(np.int32))
+
+
 def _child(contender: str, model: str, epochs: int) -> int:
     """Run one contender in this process (see in_child) and print its result as JSON."""
     import json
@@ -115,11 +124,7 @@ def _child(contender: str, model: str, epochs: int) -> int:
         keras()  # as the zoo command imports it: quiet, oneDNN on
     else:
         import keras  # noqa: F401 - TensorFlow as it comes, with only the switches in_child set
-    from zoo.data import load_dataset
-
-    mnist = load_dataset("mnist", kind="image")
-    data = (mnist.x_train.astype(np.float32) / 255, mnist.y_train.astype(np.int32),
-            mnist.x_test.astype(np.float32) / 255, mnist.y_test.astype(np.int32))
+    data = _mnist()
     print(json.dumps({"zoo": zoo_path, "keras": plain_keras}[contender](model, epochs, data)))
     return 0
 
@@ -174,11 +179,7 @@ def main() -> int:
     if args.child:
         return _child(args.child, args.models[0], args.epochs)
 
-    from zoo.data import load_dataset
-
-    mnist = load_dataset("mnist", kind="image")
-    data = (mnist.x_train.astype(np.float32) / 255, mnist.y_train.astype(np.int32),
-            mnist.x_test.astype(np.float32) / 255, mnist.y_test.astype(np.int32))
+    data = _mnist()
     contenders = {
         "zoo": in_child("zoo", {}),
         "zoo, 1 shard": in_child("zoo", {"ZOO_CPU_SHARDS": "1"}),  # zoo.sharding off

@@ -39,3 +39,14 @@ def wait_for_epochs(home: Path, name: str, epochs: int, *processes, timeout: flo
     for process in processes:
         process.kill()
     raise AssertionError(f"no {epochs} epochs within {timeout} s")
+
+
+def finish(process: subprocess.Popen, timeout: float = 300) -> tuple[str, str]:
+    """Wait for a `zoo_process` to succeed; return its stdout and stderr (kill it on a timeout)."""
+    try:
+        out, err = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        raise
+    assert process.returncode == 0, err[-3000:]
+    return out, err

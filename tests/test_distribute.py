@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from _processes import wait_for_epochs, zoo_process
+from _processes import finish, wait_for_epochs, zoo_process
 from zoo.cli import main
 from zoo.distribute import _chief, cluster_error, make_distribution, tf_config
 from zoo.errors import ConfigError
@@ -146,28 +146,18 @@ def _cluster(args, home: Path, workers: int = 2) -> list[subprocess.Popen]:
             for i in range(workers)]
 
 
-def _finish(process: subprocess.Popen, timeout: float = 300) -> tuple[str, str]:
-    try:
-        out, err = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        raise
-    assert process.returncode == 0, err[-3000:]
-    return out, err
-
-
 @pytest.fixture(scope="module")
 def one_device(tmp_path_factory):
     """The same small LeNet-5 run on one device: the band the distributed runs must land in."""
     home = tmp_path_factory.mktemp("one")
-    _finish(zoo_process(["train", "lenet", *SMALL, "--name", "one"], home))
+    finish(zoo_process(["train", "lenet", *SMALL, "--name", "one"], home))
     return json.loads((home / "one" / "card.json").read_text())
 
 
 @pytest.mark.slow
 def test_mirrored_over_two_cpu_devices(one_device, tmp_path):
     home = tmp_path / "runs"
-    _finish(zoo_process(["train", "lenet", *SMALL, "--strategy", "mirrored", "--name", "m"], home,
+    finish(zoo_process(["train", "lenet", *SMALL, "--strategy", "mirrored", "--name", "m"], home,
                  ZOO_LOGICAL_CPUS="2"))
     card = json.loads((home / "m" / "card.json").read_text())
     assert card["distribution"] == {"strategy": "mirrored", "replicas": 2, "workers": 1, "cpu_shards": 1}
@@ -182,8 +172,8 @@ def test_mirrored_over_two_cpu_devices(one_device, tmp_path):
 def test_two_worker_cluster_writes_one_run(one_device, tmp_path):
     home = tmp_path / "runs"
     chief, worker = _cluster(["train", "lenet", *SMALL, "--strategy", "multiworker"], home)
-    out, _ = _finish(chief)
-    worker_out, _ = _finish(worker)
+    out, _ = finish(chief)
+    worker_out, _ = finish(worker)
     last = worker_out.strip().splitlines()[-1]
     assert last.startswith("worker-1: trained 3 epochs of lenet5 in ")
     assert last.endswith(" s; the chief writes the run folder")
@@ -216,8 +206,8 @@ def test_a_lost_worker_stops_the_cluster_and_resume_completes(tmp_path):
     assert not (home / "lost").exists()
 
     chief, worker = _cluster([*args, "--resume"], home)
-    _finish(chief)
-    _finish(worker)
+    finish(chief)
+    finish(worker)
     with (home / "lost" / "history.csv").open() as f:
         assert [int(row["epoch"]) for row in csv.DictReader(f)] == [0, 1, 2, 3, 4]
     card = json.loads((home / "lost" / "card.json").read_text())

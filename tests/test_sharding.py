@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
 
 import numpy as np
 import pytest
 
 import zoo
-from tests._processes import zoo_process
+from _processes import finish, zoo_process
 from zoo.errors import ConfigError
 
 
@@ -84,14 +83,8 @@ def test_one_shard_or_a_gpu_leaves_tensorflow_alone(monkeypatch):
 
 
 def _train_in_a_fresh_process(home, name: str, shards: str) -> dict:
-    process = zoo_process(["train", "lenet", "--limit", "1000", "--epochs", "2", "--batch-size", "64",
-                           "--name", name], home, ZOO_CPU_SHARDS=shards)
-    try:
-        _, err = process.communicate(timeout=180)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        raise
-    assert process.returncode == 0, err[-3000:]
+    finish(zoo_process(["train", "lenet", "--limit", "1000", "--epochs", "2", "--batch-size", "64",
+                        "--name", name], home, ZOO_CPU_SHARDS=shards), timeout=180)
     return json.loads((home / name / "card.json").read_text())
 
 

@@ -504,9 +504,9 @@ def train_config(config: TrainConfig) -> Run:
     try:
         with keras_fixes(trainer, dist):
             history = trainer.fit(train_ds, validation_data=val_ds, epochs=plan.epochs,
-                                      callbacks=_callbacks(config, folder, monitor, agree_on_oldest(dist)),
-                                      verbose=verbose,
-                                      shuffle=False)
+                                  callbacks=_callbacks(config, folder, monitor, agree_on_oldest(dist)),
+                                  verbose=verbose,
+                                  shuffle=False)
     except KeyboardInterrupt:
         raise Interrupted(
             f"interrupted; finished epochs are kept in {folder}/ - continue with: {resume_hint}"
