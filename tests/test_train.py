@@ -170,6 +170,23 @@ def test_random_crop_keeps_a_run_of_each_text():
     assert (kept < lengths).any()  # some texts were cut
 
 
+@pytest.mark.parametrize("scale, offset", [(1 / 255, 0.0), (1 / 127.5, -1.0), (0.1, 0.3)])
+def test_pipeline_scales_uint8_batches_exactly_as_prep(scale, offset):
+    from zoo.preprocess import ImagePreprocessing
+    from zoo.training import _feed, _pipeline
+
+    prep = ImagePreprocessing((16, 16, 1), scale=scale, offset=offset)
+    x = np.arange(256, dtype=np.uint8).reshape(1, 16, 16, 1).repeat(5, axis=0)  # every pixel value
+    x[1:] = np.random.default_rng(0).integers(0, 256, x[1:].shape, dtype=np.uint8)
+    held, transform = _feed(prep, x)
+    assert held.dtype == np.uint8 and transform is not None  # the pipeline holds the raw pixels
+    (batch, labels), = _pipeline(held, np.arange(5), 8, shuffle_seed=None, transform=transform).as_numpy_iterator()
+    assert batch.dtype == np.float32 and labels.tolist() == [0, 1, 2, 3, 4]
+    np.testing.assert_array_equal(batch.view(np.uint32), prep(x).view(np.uint32))  # bit for bit
+    floats, transform = _feed(prep, x.astype(np.float32))  # anything but uint8: scaled up front
+    assert transform is None and floats.dtype == np.float32
+
+
 def test_label_smoothing_0_trains_on_class_ids(zoo_home):
     run = train("lenet", epochs=3, limit=2000, verbose=0, label_smoothing=0, crop=0.5, name="hard")
     assert run.card["hyperparameters"]["label_smoothing"] == 0.0

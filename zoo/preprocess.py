@@ -26,6 +26,13 @@ class ImagePreprocessing:
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return np.asarray(x, dtype=np.float32) * np.float32(self.scale) + np.float32(self.offset)
 
+    def in_graph(self, x):
+        """The same, on a TensorFlow tensor and bit for bit (one float32 multiply, one add):
+        training keeps the uint8 pixels and scales each batch in its input pipeline."""
+        import tensorflow as tf
+
+        return tf.cast(x, tf.float32) * np.float32(self.scale) + np.float32(self.offset)
+
     def to_dict(self) -> dict:
         return {
             "type": "image",
