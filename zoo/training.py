@@ -547,7 +547,8 @@ def train_config(config: TrainConfig) -> Run:
             with contextlib.suppress(OSError):
                 empty.rmdir()
         return Run(None, {"run": name, "model": entry.name, "task_in_cluster": dist.task,
-                          "distribution": dist.describe(), "training": training}, chief=False)
+                          "distribution": {**dist.describe(), "cpu_shards": plan.cpu_shards},
+                          "training": training}, chief=False)
 
     best = folder / "checkpoints" / BEST
     if best.is_file():
