@@ -187,6 +187,19 @@ def test_pipeline_scales_uint8_batches_exactly_as_prep(scale, offset):
     assert transform is None and floats.dtype == np.float32
 
 
+def test_the_training_step_is_traced_once(zoo_home, monkeypatch):
+    # Keras without a strategy creates the optimizer's variables inside the first trace, and
+    # a tf.function that creates variables is traced twice; zoo builds them before fit
+    from zoo.sharding import Sharded
+
+    calls, call = [], Sharded.call
+    monkeypatch.setattr(Sharded, "call", lambda self, x, training=None: calls.append(training) or
+                        call(self, x, training=training))
+    train("lenet", epochs=2, limit=1000, verbose=0)
+    assert calls.count(True) == 1  # one trace of the training step, run for both epochs
+    assert len(calls) == 3  # and the build from shapes, and validation's one trace
+
+
 def test_label_smoothing_0_trains_on_class_ids(zoo_home):
     run = train("lenet", epochs=3, limit=2000, verbose=0, label_smoothing=0, crop=0.5, name="hard")
     assert run.card["hyperparameters"]["label_smoothing"] == 0.0
