@@ -440,7 +440,8 @@ def _build_before_fit(trainer, dataset) -> None:
     """
     try:
         trainer._symbolic_build(data_batch=dataset.element_spec)
-    except (AttributeError, TypeError):  # a Keras without it: the optimizer is most of the gain
+    except Exception:  # noqa: BLE001 - a speed-up only: a Keras without it, or a model that
+        # cannot be built from shapes, trains as before; the optimizer is most of the gain
         if not trainer.optimizer.built:
             trainer.optimizer.build(trainer.trainable_variables)
 
