@@ -200,6 +200,18 @@ def test_the_training_step_is_traced_once(zoo_home, monkeypatch):
     assert len(calls) == 3  # and the build from shapes, and validation's one trace
 
 
+def test_a_model_keras_cannot_build_from_shapes_still_trains(zoo_home, monkeypatch):
+    from zoo.sharding import Sharded
+
+    def refuse(self, **kwargs):
+        raise ValueError("cannot build from shapes")
+
+    built_early = train("lenet", epochs=1, limit=1000, verbose=0)
+    monkeypatch.setattr(Sharded, "_symbolic_build", refuse, raising=False)
+    built_in_fit = train("lenet", epochs=1, limit=1000, verbose=0)
+    assert built_in_fit.metrics == built_early.metrics  # the same training, only traced twice
+
+
 def test_label_smoothing_0_trains_on_class_ids(zoo_home):
     run = train("lenet", epochs=3, limit=2000, verbose=0, label_smoothing=0, crop=0.5, name="hard")
     assert run.card["hyperparameters"]["label_smoothing"] == 0.0
