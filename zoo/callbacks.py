@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 
 from zoo.backend import keras
+from zoo.errors import ZooError
 
 _k = keras()
 
@@ -64,16 +65,12 @@ class AtomicBackupAndRestore(_k.callbacks.Callback):
         if epoch == 0:
             return
         if not self._weights(epoch).is_file():
-            from zoo.errors import ZooError
-
             raise ZooError(f"cannot resume from epoch {epoch}: {self._weights(epoch)} is missing")
         if self.model.optimizer is not None and not self.model.optimizer.built:
             self.model.optimizer.build(self.model.trainable_variables)
         try:
             self.model.load_weights(self._weights(epoch))
         except ValueError:  # another model's, or saved before zoo trained through zoo.sharding.Sharded
-            from zoo.errors import ZooError
-
             raise ZooError(f"cannot resume from epoch {epoch}: {self._weights(epoch)} does not fit this "
                            f"model (saved by another zoo version?); start over with --overwrite") from None
         self.model._initial_epoch = epoch  # how Keras's own BackupAndRestore resumes fit
