@@ -180,7 +180,7 @@ def test_pipeline_scales_uint8_batches_exactly_as_prep(scale, offset):
     x[1:] = np.random.default_rng(0).integers(0, 256, x[1:].shape, dtype=np.uint8)
     held, transform = _feed(prep, x)
     assert held.dtype == np.uint8 and transform is not None  # the pipeline holds the raw pixels
-    (batch, labels), = _pipeline(held, np.arange(5), 8, shuffle_seed=None, transform=transform).as_numpy_iterator()
+    (batch, labels), = _pipeline(x, np.arange(5), 8, prep=prep, shuffle_seed=None).as_numpy_iterator()
     assert batch.dtype == np.float32 and labels.tolist() == [0, 1, 2, 3, 4]
     np.testing.assert_array_equal(batch.view(np.uint32), prep(x).view(np.uint32))  # bit for bit
     floats, transform = _feed(prep, x.astype(np.float32))  # anything but uint8: scaled up front

@@ -219,19 +219,27 @@ def random_crop_tokens(ids, min_fraction: float, seed):
     return tf.where(position < tf.cast(keep, tf.int32), picked, tf.zeros_like(picked))
 
 
-def _pipeline(x, y, batch_size: int, *, shuffle_seed: int | None, shift: int = 0, crop: float = 0.0,
-              transform=None):
-    """Batches of (transform(x), y), reshuffled every epoch when a seed is given, images shifted
+def _feed(prep, x):
+    """What a pipeline holds and the function that turns its batches into model inputs: uint8
+    images as they are, scaled batch by batch (bit for bit what `prep(x)` gives); else `prep(x)`."""
+    if prep.kind == "image" and x.dtype == np.uint8:
+        return x, prep.in_graph
+    return prep(x), None
+
+
+def _pipeline(x, y, batch_size: int, *, prep, shuffle_seed: int | None, shift: int = 0, crop: float = 0.0):
+    """Batches of (prep(x), y), reshuffled every epoch when a seed is given, images shifted
     and texts cropped if asked.
 
     Shuffles the indices and gathers whole batches from the arrays, as Keras does for NumPy
     input: shuffling the examples themselves through a buffer copies every image once more
-    per epoch and cost LeNet-5 about a sixth of its training throughput here. `transform`
-    (a TensorFlow function) turns each gathered batch into model inputs: images stay uint8
-    until then, a quarter of the memory, and start-up skips scaling them all at once.
+    per epoch and cost LeNet-5 about a sixth of its training throughput here. uint8 images
+    stay uint8 until a batch is gathered (see `_feed`): a quarter of the memory, and start-up
+    skips scaling them all at once.
     """
     import tensorflow as tf
 
+    x, transform = _feed(prep, x)
     transform = transform or (lambda batch: batch)
     order = tf.data.Dataset.range(len(y))
     if shuffle_seed is not None:
@@ -390,14 +398,6 @@ def _preprocessing(config: TrainConfig, entry, dataset, x_train):
     return model_args, prep
 
 
-def _feed(prep, x):
-    """What a pipeline holds and the function that turns its batches into model inputs: uint8
-    images as they are, scaled batch by batch (bit for bit what `prep(x)` gives); else `prep(x)`."""
-    if getattr(prep, "kind", None) == "image" and x.dtype == np.uint8:
-        return x, prep.in_graph
-    return prep(x), None
-
-
 def _targets(y: np.ndarray, classes: int, one_hot: bool) -> np.ndarray:
     """Labels as the loss takes them: (N, 1) floats for a sigmoid, one-hot rows when the
     softmax's targets are smoothed, else class ids."""
@@ -518,14 +518,12 @@ def train_config(config: TrainConfig) -> Run:
     cast = functools.partial(_targets, classes=classes, one_hot=bool(plan.label_smoothing))
     with dist.strategy.scope():
         _compile(trainer, plan, -(-len(splits.y_train) // plan.global_batch_size), binary)
-    x_train, transform = _feed(prep, splits.x_train)
-    train_ds = _pipeline(x_train, cast(splits.y_train), plan.global_batch_size, shuffle_seed=config.seed,
-                         shift=plan.shift, crop=plan.crop, transform=transform)
+    train_ds = _pipeline(splits.x_train, cast(splits.y_train), plan.global_batch_size, prep=prep,
+                         shuffle_seed=config.seed, shift=plan.shift, crop=plan.crop)
     val_ds = None
     if splits.validation_examples:
-        x_val, transform = _feed(prep, splits.x_val)
-        val_ds = _pipeline(x_val, cast(splits.y_val), max(1024, plan.global_batch_size), shuffle_seed=None,
-                           transform=transform)
+        val_ds = _pipeline(splits.x_val, cast(splits.y_val), max(1024, plan.global_batch_size), prep=prep,
+                           shuffle_seed=None)
     if not dist.distributed:  # under a strategy Keras builds them itself
         _build_before_fit(trainer, train_ds)
     monitor = "val_loss" if val_ds is not None else "loss"
@@ -549,6 +547,7 @@ def train_config(config: TrainConfig) -> Run:
             raise cluster_error(exc, resume_hint, tf_config()) from None
         raise
     seconds = time.perf_counter() - started
+    distribution = {**dist.describe(), "cpu_shards": plan.cpu_shards}
     epochs_run = len(history.history.get("loss", []))
     rows = _history_rows(folder / "history.csv")
     training = {
@@ -566,8 +565,7 @@ def train_config(config: TrainConfig) -> Run:
             with contextlib.suppress(OSError):
                 empty.rmdir()
         return Run(None, {"run": name, "model": entry.name, "task_in_cluster": dist.task,
-                          "distribution": {**dist.describe(), "cpu_shards": plan.cpu_shards},
-                          "training": training}, chief=False)
+                          "distribution": distribution, "training": training}, chief=False)
 
     best = folder / "checkpoints" / BEST
     if best.is_file():
@@ -588,7 +586,7 @@ def train_config(config: TrainConfig) -> Run:
         "preprocessing": prep.to_dict(),
         "labels": dataset.labels,
         "hyperparameters": plan.to_dict(config.patience),
-        "distribution": {**dist.describe(), "cpu_shards": plan.cpu_shards},
+        "distribution": distribution,
         "seed": config.seed,
         "metrics": metrics,
         "training": training,
