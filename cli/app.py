@@ -1,0 +1,118 @@
+"""The `zoo` group and what every command shares: one-line errors, tables, JSON output.
+
+Nothing heavy is imported here, so `zoo --help` answers at once; TensorFlow
+loads inside a command, through the library, when it needs a model.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from zoo._version import __version__
+from zoo.errors import ZooError
+
+
+class OneLineUsageError(click.ClickException):
+    """A usage mistake found by zoo itself: `Error: ...` on one line, exit code 2."""
+
+    exit_code = 2
+
+
+def _one_line(exc: click.UsageError) -> click.ClickException:
+    """Click's usage errors print the usage and a blank line first; keep the message and the hint."""
+    if isinstance(exc, getattr(click.exceptions, "NoArgsIsHelpError", ())):
+        return exc  # `zoo` alone: the help text is the answer
+    hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+    return OneLineUsageError(exc.format_message() + hint)
+
+
+class ZooGroup(click.Group):
+    """Every error is one `Error: ...` line on stderr: exit code 2 for usage, 1 at run time, 130 for Ctrl-C."""
+
+    def make_context(self, *args, **kwargs):
+        try:
+            return super().make_context(*args, **kwargs)
+        except click.UsageError as exc:
+            raise _one_line(exc) from None
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except ZooError as exc:
+            error = OneLineUsageError if exc.usage else click.ClickException
+            error = error(str(exc))
+            error.exit_code = getattr(exc, "exit_code", error.exit_code)
+            raise error from None
+        except click.UsageError as exc:
+            raise _one_line(exc) from None
+        except KeyboardInterrupt:
+            error = click.ClickException("interrupted")
+            error.exit_code = 130
+            raise error from None
+
+
+def echo_json(document) -> None:
+    click.echo(json.dumps(document, indent=2))
+
+
+def console():
+    from rich.console import Console
+
+    # A pipe or file gets the whole table rather than one cut to 80 columns.
+    return Console(soft_wrap=False, width=None if sys.stdout.isatty() else 240)
+
+
+def table(title: str, columns):
+    """A compact rich table; columns are (header, justify) pairs."""
+    from rich import box
+    from rich.table import Table
+
+    made = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
+    for header, justify in columns:
+        made.add_column(header, justify=justify, no_wrap=justify == "right")
+    return made
+
+
+def shape(dims) -> str:
+    if dims is None:
+        return "-"
+    if dims and isinstance(dims[0], list):
+        return ", ".join(shape(s) for s in dims)
+    return "×".join("?" if d is None else str(d) for d in dims) or "scalar"
+
+
+def count(n) -> str:
+    return "-" if n is None else f"{n:,}"
+
+
+def axes(values) -> str:
+    """Per-axis values, one number when they agree: [2, 2] -> '2'."""
+    if values is None:
+        return "-"
+    return str(values[0]) if len(set(values)) == 1 else "×".join(map(str, values))
+
+
+@click.group(cls=ZooGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", "-V", prog_name="zoo")
+@click.option("--unsafe", is_flag=True, help="Load .keras files that carry Python code (Lambda layers). "
+              "Only for files you trust.")
+def main(unsafe: bool):
+    """Classic small networks in Keras 3: list, summarize, train and export them.
+
+    \b
+    Example:
+      zoo list                      the models, with parameters and MACs
+      zoo summary lenet             LeNet-5 layer by layer: shapes, MACs, receptive fields
+      zoo train lenet               train LeNet-5 on MNIST into saved_models/lenet5/
+      zoo evaluate lenet5 --json    its test metrics as one JSON document
+
+    Set ZOO_DATA_DIR to the folder that holds the datasets, ZOO_HOME to where
+    runs are written (default ./saved_models), ZOO_VERBOSE=1 to see TensorFlow's logs.
+    """
+    if unsafe:
+        import os
+
+        os.environ["ZOO_UNSAFE"] = "1"

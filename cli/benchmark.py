@@ -1,0 +1,43 @@
+"""`zoo benchmark`: every export of a run beside the Keras model."""
+
+from __future__ import annotations
+
+import click
+
+from .app import console, echo_json, main, table
+
+
+@main.command("benchmark")
+@click.argument("run", metavar="RUN")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of a table.")
+def benchmark_cmd(run, as_json):
+    """Size, accuracy, latency and throughput of every export of RUN beside the Keras model.
+
+    Exports the standard set first where it is missing (SavedModel, TFLite
+    float32 / dynamic / float16 / int8, ONNX). Latency is the median of
+    batch-1 calls; throughput uses batches of 256.
+    """
+    from zoo.benchmarking import benchmark
+
+    report = benchmark(run)
+    if as_json:
+        echo_json(report)
+        return
+    grid = table(
+        f"{report['run']} ({report['model']}): {report['examples']:,} test examples",
+        [("format", "left"), ("quantize", "left"), ("size KB", "right"), ("accuracy", "right"),
+         ("batch-1 ms", "right"), ("x Keras", "right"), ("examples/s", "right"), ("status", "left")],
+    )
+    for row in report["rows"]:
+        fmt = row["format"] + ("/edgetpu" if row.get("target") == "edgetpu" else "")
+        grid.add_row(
+            fmt, row["quantize"], f"{row['size_kb']:,.1f}" if "size_kb" in row else "-",
+            f"{row['accuracy']:.2%}" if "accuracy" in row else "-",
+            f"{row['latency_ms']:.3f}" if "latency_ms" in row else "-",
+            f"{row['speedup_vs_keras_predict']:,.1f}" if "speedup_vs_keras_predict" in row else "-",
+            f"{row['throughput']:,.0f}" if "throughput" in row else "-", row["status"][:80],
+        )
+    console().print(grid)
+    keras_row = report["rows"][0]
+    console().print(f"Keras: model.predict on one example {keras_row['latency_ms']:.2f} ms, "
+                    f"a direct model call {keras_row['latency_call_ms']:.2f} ms", highlight=False)
