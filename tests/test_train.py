@@ -154,7 +154,7 @@ def test_text_cnn_on_bbc_news(zoo_home):
 def test_random_crop_keeps_a_run_of_each_text():
     import tensorflow as tf
 
-    from zoo.training import random_crop_tokens
+    from zoo.pipeline import random_crop_tokens
 
     ids = np.zeros((64, 30), np.int32)
     lengths = np.random.default_rng(1).integers(0, 31, 64)
@@ -173,17 +173,17 @@ def test_random_crop_keeps_a_run_of_each_text():
 @pytest.mark.parametrize("scale, offset", [(1 / 255, 0.0), (1 / 127.5, -1.0), (0.1, 0.3)])
 def test_pipeline_scales_uint8_batches_exactly_as_prep(scale, offset):
     from zoo.preprocess import ImagePreprocessing
-    from zoo.training import _feed, _pipeline
+    from zoo.pipeline import batches, feed
 
     prep = ImagePreprocessing((16, 16, 1), scale=scale, offset=offset)
     x = np.arange(256, dtype=np.uint8).reshape(1, 16, 16, 1).repeat(5, axis=0)  # every pixel value
     x[1:] = np.random.default_rng(0).integers(0, 256, x[1:].shape, dtype=np.uint8)
-    held, transform = _feed(prep, x)
+    held, transform = feed(prep, x)
     assert held.dtype == np.uint8 and transform is not None  # the pipeline holds the raw pixels
-    (batch, labels), = _pipeline(x, np.arange(5), 8, prep=prep, shuffle_seed=None).as_numpy_iterator()
+    (batch, labels), = batches(x, np.arange(5), 8, prep=prep, shuffle_seed=None).as_numpy_iterator()
     assert batch.dtype == np.float32 and labels.tolist() == [0, 1, 2, 3, 4]
     np.testing.assert_array_equal(batch.view(np.uint32), prep(x).view(np.uint32))  # bit for bit
-    floats, transform = _feed(prep, x.astype(np.float32))  # anything but uint8: scaled up front
+    floats, transform = feed(prep, x.astype(np.float32))  # anything but uint8: scaled up front
     assert transform is None and floats.dtype == np.float32
 
 
