@@ -26,13 +26,14 @@ def benchmark_cmd(run, as_json):
     grid = table(
         f"{report['run']} ({report['model']}): {report['examples']:,} test examples",
         [("format", "left"), ("quantize", "left"), ("size KB", "right"), ("accuracy", "right"),
-         ("batch-1 ms", "right"), ("x Keras", "right"), ("examples/s", "right"), ("status", "left")],
+         ("ECE", "right"), ("batch-1 ms", "right"), ("x Keras", "right"), ("examples/s", "right"), ("status", "left")],
     )
     for row in report["rows"]:
         fmt = row["format"] + ("/edgetpu" if row.get("target") == "edgetpu" else "")
         grid.add_row(
             fmt, row["quantize"], f"{row['size_kb']:,.1f}" if "size_kb" in row else "-",
             f"{row['accuracy']:.2%}" if "accuracy" in row else "-",
+            f"{row['ece']:.2%}" if "ece" in row else "-",
             f"{row['latency_ms']:.3f}" if "latency_ms" in row else "-",
             f"{row['speedup_vs_keras_predict']:,.1f}" if "speedup_vs_keras_predict" in row else "-",
             f"{row['throughput']:,.0f}" if "throughput" in row else "-", row["status"][:80],

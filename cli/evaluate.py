@@ -31,7 +31,7 @@ def evaluate_cmd(target, data, as_json):
     out = console()
     out.print(grid)
     out.print(f"test accuracy: {report['test_accuracy']:.4%}  loss: {report['test_loss']:.4f}  "
-              f"examples: {report['test_examples']:,}", highlight=False)
+              f"ECE: {report['test_ece']:.2%}  examples: {report['test_examples']:,}", highlight=False)
     width = max(len(label) for label in report["per_class"])
     out.print("confusion matrix (rows: true, columns: predicted):", highlight=False)
     for label, row in zip(report["per_class"], report["confusion_matrix"]):

@@ -36,6 +36,9 @@ from .app import main
               "the cluster from TF_CONFIG. Batch size is per replica; the learning rate scales with replicas.")
 @click.option("--mixed-precision", is_flag=True, help="Compute in float16 (GPU) or bfloat16 (CPU); "
               "weights and exports stay float32.")
+@click.option("--calibrate/--no-calibrate", default=True, show_default=True,
+              help="Fit a temperature on the validation split and fold it into the output layer, so that "
+                   "the probabilities mean what they say (needs --val-split > 0).")
 @click.option("--tensorboard", is_flag=True, help="Also write TensorBoard logs to RUN/logs.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing run of the same name.")
 def train_cmd(model, **options):
@@ -57,7 +60,14 @@ def train_cmd(model, **options):
         return
     metrics, training = run.metrics, run.card["training"]
     click.echo(
-        f"{run.name}: test accuracy {metrics['test_accuracy']:.2%} (loss {metrics['test_loss']:.4f}) "
+        f"{run.name}: test accuracy {metrics['test_accuracy']:.2%} (loss {metrics['test_loss']:.4f}, "
+        f"ECE {metrics['test_ece']:.2%}{_calibrated(run.card['calibration'])}) "
         f"after {training['epochs']} epochs, {training['seconds']:.0f} s, "
         f"{training['samples_per_second']:,.0f} samples/s -> {run.path}/"
     )
+
+
+def _calibrated(record: dict) -> str:
+    if record["method"] == "temperature":
+        return f", calibrated: T = {record['temperature']:.3f}, ECE was {record['test_ece']['before']:.2%}"
+    return f", not calibrated: {record['reason']}"

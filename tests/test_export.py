@@ -202,6 +202,9 @@ def test_benchmark_measures_every_format_beside_keras(lenet_run):
         assert row["status"] == "ok", row
         assert row["latency_ms"] > 0 and row["throughput"] > 0 and row["size_kb"] > 0
         assert abs(row["accuracy"] - rows[0]["accuracy"]) < 0.01
+        assert abs(row["ece"] - rows[0]["ece"]) < 0.01  # each measured in its own runtime
+    # Keras's calibration error is the one the run's card recorded, from the same weights and test split
+    assert rows[0]["ece"] == pytest.approx(lenet_run.metrics["test_ece"], abs=1e-6)
 
 
 def test_cli_benchmark_json_is_one_document(lenet_run, monkeypatch):

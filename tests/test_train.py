@@ -19,7 +19,7 @@ from zoo.training import train
 
 BBC = Path(os.environ["ZOO_DATA_DIR"]) / "bbc-news"
 QUICK = dict(epochs=2, limit=1500, verbose=0)
-RUN_FILES = {"model.keras", "card.json", "history.csv", "curves.png", "confusion.png"}
+RUN_FILES = {"model.keras", "card.json", "history.csv", "curves.png", "confusion.png", "calibration.png"}
 
 
 class StopAfter:

@@ -1,8 +1,8 @@
 """`zoo benchmark`: every exported artifact of a run side by side with the Keras model.
 
 One row per format and quantization (like Ultralytics' benchmark): size,
-accuracy on the test split measured in the artifact's own runtime, batch-1
-latency and batched throughput. A format that fails is a row with its error,
+accuracy and expected calibration error on the test split measured in the
+artifact's own runtime, batch-1 latency and batched throughput. A format that fails is a row with its error,
 not an abort.
 """
 
@@ -44,6 +44,7 @@ def _throughput(fn, x: np.ndarray, batch: int) -> float:
 
 def benchmark(run, *, repeats: int = 50, batch: int = 256, examples: int = 2048, out=None) -> dict:
     """Measure the Keras model and each artifact in `RUN/export/` (exporting the standard set if missing)."""
+    from zoo.calibration import ece
     from zoo.exporter import export_one, prepare_run, record
     from zoo.metrics import as_class_probabilities
     from zoo.runtime import load_runner
@@ -65,13 +66,14 @@ def benchmark(run, *, repeats: int = 50, batch: int = 256, examples: int = 2048,
     x, y = job.x_test, job.y_test
     sample = x[:examples]
 
-    def accuracy(probs):
-        return float((as_class_probabilities(probs).argmax(1) == y).mean())
+    def quality(probs) -> dict:
+        probs = as_class_probabilities(probs)
+        return {"accuracy": float((probs.argmax(1) == y).mean()), "ece": round(ece(probs, y), 6)}
 
     keras_row = {
         "format": "keras", "quantize": "none", "path": str(folder / runs.MODEL_FILE),
         "size_kb": size_kb(folder / runs.MODEL_FILE),
-        "accuracy": accuracy(job.keras_probs),
+        **quality(job.keras_probs),
         "latency_ms": latency_ms_of(lambda b: model.predict(b, verbose=0), x[:1], max(5, repeats // 5)),
         "latency_call_ms": latency_ms_of(lambda b: model(b, training=False), x[:1], repeats),
         "throughput": _throughput(lambda b: model.predict(b, verbose=0), sample, batch),
@@ -85,7 +87,7 @@ def benchmark(run, *, repeats: int = 50, batch: int = 256, examples: int = 2048,
             path = Path(artifact["path"])
             runner = load_runner(path)
             row["size_kb"] = size_kb(path)
-            row["accuracy"] = accuracy(runner(x))
+            row.update(quality(runner(x)))
             row["latency_ms"] = latency_ms_of(runner.run_batch, x[:1], repeats)
             if getattr(runner, "dynamic_batch", True):
                 row["throughput"] = _throughput(runner.run_batch, sample, batch)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from zoo.calibration import ece
+
 
 def as_class_probabilities(outputs: np.ndarray) -> np.ndarray:
     """(N, C) probabilities; a single sigmoid column becomes (N, 2)."""
@@ -19,7 +21,8 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n: int) -> np.ndarr
 
 
 def classification_metrics(y_true: np.ndarray, outputs: np.ndarray, labels: list[str]) -> dict:
-    """The metrics of a run's card: test_accuracy, test_loss (cross-entropy), per_class, confusion_matrix."""
+    """The metrics of a run's card: test_accuracy, test_loss (cross-entropy), test_ece (expected
+    calibration error, 15 bins), per_class, confusion_matrix."""
     probs = as_class_probabilities(outputs)
     y_true = np.asarray(y_true, dtype=np.int64)
     n = len(labels)
@@ -36,6 +39,7 @@ def classification_metrics(y_true: np.ndarray, outputs: np.ndarray, labels: list
     return {
         "test_accuracy": float((y_pred == y_true).mean()),
         "test_loss": float(-np.log(picked).mean()),
+        "test_ece": ece(probs, y_true),
         "test_examples": int(len(y_true)),
         "per_class": {
             label: {

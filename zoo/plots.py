@@ -53,3 +53,40 @@ def plot_confusion(matrix: list[list[int]], labels: list[str], path: Path, title
     ax.set_title(title)
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def plot_reliability(diagrams: list[tuple[str, dict]], path: Path, title: str) -> None:
+    """Reliability diagrams side by side (zoo.calibration.reliability): per bin of the top-1
+    probability, the share of right answers against the diagonal of perfect calibration, and
+    how many examples fell in each bin."""
+    import numpy as np
+
+    plt = _pyplot()
+    fig, axes = plt.subplots(2, len(diagrams), figsize=(max(6.2, 4.6 * len(diagrams)), 5.8), squeeze=False,
+                             height_ratios=(3, 1), sharex=True, constrained_layout=True)
+    for (name, diagram), ax, ax_count in zip(diagrams, axes[0], axes[1]):
+        edges = np.asarray(diagram["edges"])
+        width = np.diff(edges)
+        accuracy = np.array([np.nan if a is None else a for a in diagram["accuracy"]])
+        confidence = np.array([np.nan if c is None else c for c in diagram["confidence"]])
+        ax.bar(edges[:-1], accuracy, width=width, align="edge", color="#4c72b0", edgecolor="white",
+               label="accuracy")
+        # the gap runs from the bin's accuracy to its mean confidence, over or into the bar
+        ax.bar(edges[:-1], confidence - accuracy, bottom=accuracy, width=width, align="edge",
+               facecolor=(0.85, 0.2, 0.2, 0.15), edgecolor="#c44e52", hatch="//", linewidth=0.8,
+               label="gap to mean confidence")
+        ax.plot([0, 1], [0, 1], "--", color="gray", linewidth=1, label="perfect calibration")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_ylabel("accuracy")
+        ax.set_title(f"{name}\nECE {diagram['ece']:.2%}")
+        ax.grid(alpha=0.3)
+        ax_count.bar(edges[:-1], diagram["counts"], width=width, align="edge", color="gray")
+        ax_count.set_yscale("log")
+        ax_count.set_xlabel("top-1 probability")
+        ax_count.set_ylabel("examples")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=3, fontsize=8, frameon=False)
+    fig.suptitle(title)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

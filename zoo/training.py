@@ -65,6 +65,7 @@ class TrainConfig:
     steps_per_execution: int = 32  # training steps per call into TensorFlow (fewer Python round trips)
     strategy: str = "auto"  # auto | default | mirrored | multiworker (zoo.distribute); --batch-size is per replica
     mixed_precision: bool = False  # compute in float16 on a GPU, bfloat16 on a CPU; weights and exports float32
+    calibrate: bool = True  # fit a temperature on the validation split and fold it into the output layer
 
 
 @dataclass
@@ -388,6 +389,19 @@ def _callbacks(config: TrainConfig, folder: Path, monitor: str, agree=None) -> l
     return callbacks + list(config.callbacks)
 
 
+def _calibrate(config: TrainConfig, keras_model, prep, splits: _Splits) -> dict:
+    """Fold a temperature fitted on the validation split into the model (zoo.calibration), or
+    say why not: nothing is guessed without held-out data."""
+    if not config.calibrate:
+        return {"method": None, "reason": "turned off (--no-calibrate)"}
+    if not splits.validation_examples:
+        return {"method": None, "reason": "no validation split (--val-split 0): nothing to fit a temperature "
+                                          "on, so the probabilities are the model's own"}
+    from zoo.calibration import calibrate
+
+    return calibrate(keras_model, prep(splits.x_val), splits.y_val)
+
+
 def _deployable(keras_model, entry, model_args: dict, plan: _Plan, dist):
     """The model to test and save: float32 and free of any strategy, whatever trained it.
 
@@ -493,10 +507,15 @@ def train_config(config: TrainConfig) -> Run:
     if best.is_file():
         trainer.load_weights(best)
     keras_model = _deployable(keras_model, entry, model_args, plan, dist)
-    outputs = keras_model.predict(prep(dataset.x_test), batch_size=1024, verbose=0)
+    x_test = prep(dataset.x_test)
+    as_trained = keras_model.predict(x_test, batch_size=1024, verbose=0)
+    calibration = _calibrate(config, keras_model, prep, splits)
+    outputs = keras_model.predict(x_test, batch_size=1024, verbose=0) if calibration["method"] else as_trained
+    from zoo.calibration import on_test_split
     from zoo.metrics import classification_metrics
 
     metrics = classification_metrics(dataset.y_test, outputs, dataset.labels)
+    diagrams = on_test_split(calibration, as_trained, outputs, dataset.y_test)
     card = {
         "run": name,
         "model": entry.name,
@@ -511,12 +530,13 @@ def train_config(config: TrainConfig) -> Run:
         "distribution": distribution,
         "seed": config.seed,
         "metrics": metrics,
+        "calibration": calibration,
         "training": training,
         "versions": _versions(),
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
     try:
-        final = _write_run(folder, root / name, keras_model, prep, card, rows, entry.name, dataset)
+        final = _write_run(folder, root / name, keras_model, prep, card, rows, entry.name, dataset, diagrams)
     except OSError as exc:
         raise ZooError(
             f"could not write run '{name}': {exc.strerror or exc}; nothing was replaced, and the trained "
@@ -525,9 +545,10 @@ def train_config(config: TrainConfig) -> Run:
     return Run(final, card)
 
 
-def _write_run(folder: Path, final: Path, keras_model, prep, card: dict, rows, model_name: str, dataset) -> Path:
+def _write_run(folder: Path, final: Path, keras_model, prep, card: dict, rows, model_name: str, dataset,
+               diagrams) -> Path:
     """Write the run's files into its .partial folder, then move it into place in one rename."""
-    from zoo.plots import plot_confusion, plot_curves
+    from zoo.plots import plot_confusion, plot_curves, plot_reliability
     from zoo.preprocess import TextPreprocessing
 
     metrics = card["metrics"]
@@ -540,6 +561,7 @@ def _write_run(folder: Path, final: Path, keras_model, prep, card: dict, rows, m
     plot_curves(rows, folder / "curves.png", title=f"{final.name}: {model_name} on {dataset.name}")
     plot_confusion(metrics["confusion_matrix"], dataset.labels, folder / "confusion.png",
                    title=f"{final.name}: test accuracy {metrics['test_accuracy']:.2%}")
+    plot_reliability(diagrams, folder / "calibration.png", title=f"{final.name}: reliability on the test split")
     published = runs.publish(folder, final)
     # only now: until the run is in place, --resume needs the epoch state and the options
     shutil.rmtree(published / "checkpoints", ignore_errors=True)
