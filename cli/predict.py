@@ -1,4 +1,4 @@
-"""`zoo predict`: labels of images or texts from any artifact and its metadata."""
+"""`zoo predict`: labels of images or texts from any artifact or run, and what was done to each input."""
 
 from __future__ import annotations
 
@@ -8,29 +8,56 @@ from .app import console, echo_json, main, table
 
 
 @main.command("predict")
-@click.argument("artifact", type=click.Path(exists=True))
+@click.argument("artifact", metavar="ARTIFACT|RUN")
 @click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
 @click.option("--top-k", type=click.IntRange(min=1), default=3, show_default=True, help="Labels to show per input.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of a table.")
 def predict_cmd(artifact, inputs, top_k, as_json):
-    """Run an exported artifact (.tflite, .onnx, SavedModel, .keras) on images or texts.
+    """Run an artifact (.tflite, .onnx, SavedModel, .keras) or a run on images or texts.
 
     INPUT is an image file (PNG, JPEG) for image models; a text, or a text
-    file, for text models. Preprocessing comes from the artifact's metadata.
+    file, for text models. Preprocessing comes from the artifact's metadata:
+    a model trained on MNIST brings a photo of a digit on paper into MNIST's
+    form first (ink fitted into 20×20, centred by mass in 28×28, light on
+    black). Each input's preprocessing is printed. An input that cannot be
+    predicted (blank image, text with no known word) gets an error line of
+    its own; the others are still predicted, and the exit code is 1.
 
     \b
     Example:
-      zoo predict saved_models/lenet5/export/model_int8.tflite digit.png
+      zoo predict lenet5 digit-photo.jpg
+      zoo predict saved_models/lenet5/export/model_int8.tflite digit.png --json
     """
     from zoo.prediction import predict
 
     results = predict(artifact, list(inputs), top_k=top_k)
     if as_json:
         echo_json(results)
-        return
-    grid = table(f"predictions of {artifact}", [("input", "left"), ("label", "left"), ("probability", "right")])
+    else:
+        _print(artifact, results)
     for result in results:
+        for warning in result.get("warnings", []):
+            click.echo(f"Warning: {warning}", err=True)
+        if "error" in result:
+            click.echo(f"Error: {result['error']}", err=True)
+    if any("error" in result for result in results):
+        raise click.exceptions.Exit(1)
+
+
+def _print(artifact, results) -> None:
+    done = [r for r in results if "predictions" in r]
+    if not done:
+        return
+    texts = any("known_words" in r for r in done)
+    columns = [("input", "left"), ("label", "left"), ("probability", "right")]
+    grid = table(f"predictions of {artifact}", columns + ([("known words", "right")] if texts else []))
+    for result in done:
         for rank, p in enumerate(result["predictions"]):
-            name = result["input"] if rank == 0 else ""
-            grid.add_row(name[:60], p["label"], f"{p['probability']:.4f}")
+            first = rank == 0
+            row = [result["input"][:60] if first else "", p["label"], f"{p['probability']:.4f}"]
+            if texts:
+                row.append(f"{result['known_words']} of {result['words']}" if first else "")
+            grid.add_row(*row)
     console().print(grid)
+    for result in done:  # whole lines, however long: the table's width would fold them
+        click.echo(f"{result['input'][:60]}: " + "; ".join(result["preprocessing"]["steps"]))

@@ -164,8 +164,9 @@ def test_predict_errors(lenet_run, tmp_path):
 
     not_image = tmp_path / "note.png"
     not_image.write_text("hello")
-    with pytest.raises(zoo.DataError, match="not a readable image"):
-        predict(lenet_run.path / "model.keras", [str(not_image)])
+    (result,) = predict(lenet_run.path / "model.keras", [str(not_image)])  # one line for that file alone
+    assert result == {"input": str(not_image),
+                      "error": f"{not_image}: not a readable image (cannot identify image file '{not_image}')"}
     with pytest.raises(zoo.DataError, match="no such image file"):
         predict(lenet_run.path / "model.keras", [str(tmp_path / "missing.png")])
     stray = tmp_path / "stray.tflite"
@@ -217,10 +218,12 @@ def test_cli_benchmark_json_is_one_document(lenet_run, monkeypatch):
     assert document["model"] == "lenet5" and document["rows"][0]["format"] == "keras"
 
 
-@pytest.mark.slow
-def test_text_model_exports_take_token_ids_and_predict_from_raw_text(tmp_path, zoo_home):
+@pytest.fixture(scope="module")
+def text_run(tmp_path_factory):
+    """text_cnn on a small CSV of three topics, each told by its own four words."""
     import csv
 
+    tmp_path = tmp_path_factory.mktemp("text")
     rng = np.random.default_rng(1)
     topics = {"sport": ["goal", "match", "team", "league"], "money": ["bank", "shares", "market", "profit"],
               "film": ["actor", "movie", "award", "director"]}
@@ -231,8 +234,13 @@ def test_text_model_exports_take_token_ids_and_predict_from_raw_text(tmp_path, z
         for i in range(240):
             label = list(topics)[i % 3]
             writer.writerow([" ".join(rng.choice(topics[label] + ["the", "a", "today"], 10)), label])
-    run = train("text_cnn", data=str(path), epochs=15, verbose=0, batch_size=16, lr=3e-3,
-                model_args={"sequence_length": 24, "embedding_dim": 16, "filters": 16, "hidden_units": 16})
+    return train("text_cnn", data=str(path), epochs=15, verbose=0, batch_size=16, lr=3e-3, out=str(tmp_path / "runs"),
+                 model_args={"sequence_length": 24, "embedding_dim": 16, "filters": 16, "hidden_units": 16})
+
+
+@pytest.mark.slow
+def test_text_model_exports_take_token_ids_and_predict_from_raw_text(text_run):
+    run = text_run
     assert run.metrics["test_accuracy"] >= 0.95
     reports = export(run, format="all") + export(run, quantize="int8", calibration_samples=100)
     for report in reports:
@@ -244,3 +252,24 @@ def test_text_model_exports_take_token_ids_and_predict_from_raw_text(tmp_path, z
     for artifact in ("model_int8.tflite", "model.onnx", "saved_model"):
         results = predict(folder / artifact, ["the bank shares rose on the market", "a late goal won the match"])
         assert [r["predictions"][0]["label"] for r in results] == ["money", "sport"], artifact
+
+
+@pytest.mark.slow
+def test_texts_the_model_cannot_read_get_one_line_each(text_run):
+    words = text_run.card["preprocessing"]["vocab_size"] - 2  # less the padding and out-of-vocabulary tokens
+    texts = ["", "안녕하세요 반갑습니다", "the bank xyzzy plugh frobnitz quux", "the bank shares rose on the market"]
+    result = CliRunner().invoke(main, ["predict", str(text_run.path), *texts, "--json"])
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        "Error: '': the text is empty (no words once lowercased and stripped of punctuation); nothing to predict",
+        f"Error: '안녕하세요 반갑습니다': none of its 2 words is in the model's vocabulary ({words} words); "
+        "nothing to predict from",
+        "Warning: 'the bank xyzzy plugh frobnitz quux': only 2 of its 6 words are in the model's vocabulary; "
+        "the prediction rests on those",
+    ]
+    results = json.loads(result.stdout)
+    assert [(r.get("words"), r.get("known_words"), "error" in r) for r in results] == [
+        (0, 0, True), (2, 0, True), (6, 2, False), (7, 5, False)]
+    assert results[3]["predictions"][0]["label"] == "money" and results[3]["warnings"] == []
+    table = CliRunner().invoke(main, ["predict", str(text_run.path), texts[3]])
+    assert table.exit_code == 0 and "known words" in table.stdout and "5 of 7" in table.stdout

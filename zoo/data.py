@@ -385,27 +385,15 @@ def _imdb_folder(folder: Path, seed: int) -> Dataset:
 # ---------------------------------------------------------------- images
 
 
-def _read_image(path: Path, shape: tuple[int, int, int]) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
-
-    height, width, channels = shape
-    try:
-        with Image.open(path) as image:
-            image = image.convert("L" if channels == 1 else "RGB")
-            image = image.resize((width, height), Image.Resampling.BILINEAR)
-            array = np.asarray(image, dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise DataError(f"{path}: not a readable image ({exc})") from None
-    return array[..., None] if channels == 1 else array
-
-
 def _image_folder(folder: Path, shape) -> tuple[list[str], list[np.ndarray], list[int], list[str]]:
+    from zoo.images import read_resized
+
     classes = _class_folders(folder)
     images, y, bad = [], [], []
     for index, cls in enumerate(classes):
         for file in sorted(p for p in cls.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES):
             try:
-                images.append(_read_image(file, shape))
+                images.append(read_resized(file, shape)[0])
                 y.append(index)
             except DataError as exc:
                 bad.append(str(exc))

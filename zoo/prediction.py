@@ -1,14 +1,41 @@
-"""Prediction from an exported artifact and its metadata alone: the path a mobile app follows."""
+"""Prediction from an exported artifact and its metadata alone: the path a mobile app follows.
+
+Each input is prepared on its own and says what was done to it. One that cannot
+be read fairly (an unreadable, oversized or blank image; an empty text, or one
+with no word the model knows) gets an error line of its own instead of a
+confident guess, and the other inputs are still predicted.
+"""
 
 from __future__ import annotations
 
 import json
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from zoo import runs
 from zoo.errors import ConfigError, DataError, ModelLoadError
+
+# a text is predicted with a warning when fewer than this share of its words are known
+KNOWN_WORDS_WARNING = 0.5
+
+
+def resolve_artifact(target: str | os.PathLike, out=None) -> Path:
+    """An artifact path as it is, or a run name: the run folder (its model.keras and card)."""
+    path = Path(target)
+    if path.exists():
+        return path
+    if os.sep not in str(target) and not path.is_absolute():
+        try:
+            folder = runs.run_dir(str(target), out)
+        except ConfigError:
+            folder = None  # not a valid run name either
+        if folder is not None and (folder.exists() or folder.with_name(folder.name + ".partial").exists()):
+            return runs.find_run(target, out)  # its errors say what is wrong with that run
+    raise ModelLoadError(f"{target}: no such artifact, and no run of that name under {runs.output_root(out)}/; "
+                         "give a .tflite, .onnx or .keras file, a SavedModel folder, or a run name")
 
 
 def artifact_metadata(artifact: str | Path) -> tuple[dict, Path]:
@@ -26,40 +53,95 @@ def artifact_metadata(artifact: str | Path) -> tuple[dict, Path]:
     raise ModelLoadError(f"{path}: no metadata beside it ({sidecar.name}); export it with 'zoo export'")
 
 
-def _image(path: Path, spec: dict) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
+@dataclass
+class Prepared:
+    """One input as the model takes it, or the reason it cannot be predicted."""
+
+    name: str  # the input as given
+    x: np.ndarray | None = None
+    preprocessing: dict = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    error: str | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def _image(path: Path, spec: dict) -> Prepared:
+    from zoo.digits import to_mnist
+    from zoo.images import MAX_SIDE, open_image, read_resized
 
     height, width, channels = spec["input_shape"]
+    scaling = f"x = pixel × {spec['scale']:.6g} + {spec['offset']:g}"
+    form = (spec.get("normalize") or {}).get("name")
     try:
-        with Image.open(path) as image:
-            image = image.convert("L" if channels == 1 else "RGB").resize((width, height), Image.Resampling.BILINEAR)
-            pixels = np.asarray(image, dtype=np.float32)
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise DataError(f"{path}: not a readable image ({exc}); give PNG or JPEG files") from None
-    pixels = pixels[..., None] if channels == 1 else pixels
-    return pixels * np.float32(spec["scale"]) + np.float32(spec["offset"])
+        if form == "mnist":
+            digit = to_mnist(np.asarray(open_image(path, "L", max_side=MAX_SIDE), dtype=np.float64), str(path))
+            pixels, steps, warnings = digit.pixels.astype(np.float32)[..., None], digit.steps, digit.warnings
+        else:
+            pixels, (w, h) = read_resized(path, spec["input_shape"])
+            pixels, warnings = pixels.astype(np.float32), []
+            steps = [f"{'grayscale' if channels == 1 else 'RGB'} {w}×{h}", f"resized to {width}×{height} (bilinear)"]
+    except DataError as exc:
+        return Prepared(str(path), error=str(exc))
+    x = pixels * np.float32(spec["scale"]) + np.float32(spec["offset"])
+    return Prepared(str(path), x, {"form": form or "plain", "steps": [*steps, scaling]}, warnings)
 
 
-def prepare_inputs(inputs: list[str], meta: dict, folder: Path) -> np.ndarray:
-    """Images (paths) or texts (strings, or paths of text files) as the model's input batch."""
-    spec = meta["preprocessing"]
-    if spec["type"] == "image":
-        missing = [i for i in inputs if not Path(i).is_file()]
-        if missing:
-            raise DataError(f"{missing[0]}: no such image file")
-        return np.stack([_image(Path(i), spec) for i in inputs])
+def _texts(inputs: list[str], spec: dict, folder: Path) -> list[Prepared]:
     from zoo.data import read_text
     from zoo.preprocess import from_card
 
     vocab = folder / spec.get("vocab_file", "vocab.txt")
     if not vocab.is_file():
         raise ModelLoadError(f"{vocab}: the vocabulary is missing; it must lie beside the artifact")
+    prep = from_card({"preprocessing": spec}, folder)
     texts = [read_text(Path(i))[0] if Path(i).is_file() else i for i in inputs]
-    return from_card({"preprocessing": spec}, folder)(np.array(texts, dtype=object))
+    ids = prep(np.array(texts, dtype=object))
+    vocabulary = f"{len(prep.vocabulary) - 2:,}"  # less the padding and out-of-vocabulary tokens
+    prepared = []
+    for given, text, row in zip(inputs, texts, ids):
+        name = given if Path(given).is_file() else repr(text if len(text) <= 40 else text[:39] + "…")
+        words, known = int((row != spec["padding_id"]).sum()), int((row > spec["oov_id"]).sum())
+        counts = {"words": words, "known_words": known}
+        if words == 0:
+            prepared.append(Prepared(given, error=f"{name}: the text is empty (no words once lowercased and "
+                                                 "stripped of punctuation); nothing to predict", extra=counts))
+            continue
+        if known == 0:
+            prepared.append(Prepared(given, error=f"{name}: none of its {words} words is in the model's vocabulary "
+                                                 f"({vocabulary} words); nothing to predict from", extra=counts))
+            continue
+        warnings = [] if known >= KNOWN_WORDS_WARNING * words else [
+            f"{name}: only {known} of its {words} words are in the model's vocabulary; the prediction rests on those"]
+        steps = [f"{spec['standardize'].replace('_', ' ')}, split on whitespace",
+                 f"{known} of {words} words in the vocabulary ({vocabulary} words)",
+                 f"token ids padded or cut to {spec['sequence_length']}"]
+        prepared.append(Prepared(given, row, {"form": "text", "steps": steps}, warnings, extra=counts))
+    return prepared
 
 
-def predict(artifact: str | Path, inputs: list[str], top_k: int = 5) -> list[dict]:
-    """Top-k labels with probabilities for each input."""
+def prepare_inputs(inputs: list[str], meta: dict, folder: Path) -> list[Prepared]:
+    """Each input (an image path; a text, or a text file) as the model takes it, or why it cannot be."""
+    spec = meta["preprocessing"]
+    if spec["type"] == "image":
+        missing = [i for i in inputs if not Path(i).is_file()]
+        if missing:
+            raise DataError(f"{missing[0]}: no such image file")
+        return [_image(Path(i), spec) for i in inputs]
+    return _texts(inputs, spec, folder)
+
+
+def predict(artifact: str | Path, inputs: list[str], top_k: int = 5, *, out=None) -> list[dict]:
+    """Top-k labels with probabilities for each input, with the preprocessing applied to it.
+
+    Args:
+        artifact: a .tflite, .onnx or .keras file, a SavedModel folder, or a run name.
+        inputs: image files for an image model; texts or text files for a text model.
+
+    Returns:
+        One result per input, in order: `predictions` (label, probability), `preprocessing`
+        (form and steps) and `warnings`; or `error` for an input that cannot be predicted.
+        Text results also give `words` and `known_words`.
+    """
     from zoo.metrics import as_class_probabilities
     from zoo.runtime import load_runner
 
@@ -67,16 +149,24 @@ def predict(artifact: str | Path, inputs: list[str], top_k: int = 5) -> list[dic
         raise ConfigError("give at least one input: image files, or texts")
     if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
         raise ConfigError(f"top-k must be a whole number >= 1, got {top_k!r}")
+    artifact = resolve_artifact(artifact, out)
     meta, folder = artifact_metadata(artifact)
-    runner = load_runner(artifact)
-    x = prepare_inputs(list(inputs), meta, folder)
-    probs = as_class_probabilities(runner(x))
+    prepared = prepare_inputs(list(inputs), meta, folder)
+    good = [p for p in prepared if p.error is None]
+    probs = iter(as_class_probabilities(load_runner(artifact)(np.stack([p.x for p in good]))) if good else ())
     labels = meta["labels"]
     results = []
-    for name, row in zip(inputs, probs):
+    for item in prepared:
+        if item.error is not None:
+            results.append({"input": item.name, "error": item.error, **item.extra})
+            continue
+        row = next(probs)
         order = np.argsort(-row)[: min(top_k, len(labels))]
         results.append({
-            "input": name,
+            "input": item.name,
             "predictions": [{"label": labels[i], "probability": round(float(row[i]), 6)} for i in order],
+            "preprocessing": item.preprocessing,
+            "warnings": item.warnings,
+            **item.extra,
         })
     return results

@@ -10,18 +10,26 @@ from pathlib import Path
 
 import numpy as np
 
+from zoo.digits import FORM
+
 VOCAB_FILE = "vocab.txt"
 STANDARDIZE = "lower_and_strip_punctuation"
 
 
 class ImagePreprocessing:
-    """uint8 pixels (N, H, W, C) -> float32 in [0, 1]."""
+    """uint8 pixels (N, H, W, C) -> float32 in [0, 1].
+
+    `normalize` names the form a new picture is brought into before that, at prediction:
+    "mnist" for a run trained on MNIST (zoo.digits: ink fitted into 20×20, centred by mass
+    in 28×28, light on black); None for a plain resize.
+    """
 
     kind = "image"
 
-    def __init__(self, shape, scale: float = 1 / 255, offset: float = 0.0):
+    def __init__(self, shape, scale: float = 1 / 255, offset: float = 0.0, normalize: str | None = None):
         self.shape = tuple(int(d) for d in shape)
         self.scale, self.offset = float(scale), float(offset)
+        self.normalize = normalize
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return np.asarray(x, dtype=np.float32) * np.float32(self.scale) + np.float32(self.offset)
@@ -39,6 +47,7 @@ class ImagePreprocessing:
             "input_shape": list(self.shape),
             "color": "grayscale" if self.shape[-1] == 1 else "rgb",
             "resize": "bilinear",
+            "normalize": dict(FORM) if self.normalize == "mnist" else None,
             "scale": self.scale,
             "offset": self.offset,
             "formula": "x = pixel * scale + offset",
@@ -108,7 +117,8 @@ def from_card(card: dict, folder: Path):
     """The preprocessing a run recorded."""
     spec = card["preprocessing"]
     if spec["type"] == "image":
-        return ImagePreprocessing(spec["input_shape"], spec["scale"], spec["offset"])
+        normalize = (spec.get("normalize") or {}).get("name")  # absent in runs made before it existed
+        return ImagePreprocessing(spec["input_shape"], spec["scale"], spec["offset"], normalize)
     vocab_path = Path(folder) / spec.get("vocab_file", VOCAB_FILE)
     lines = vocab_path.read_text(encoding="utf-8").split("\n")
     vocabulary = lines[: spec["vocab_size"]]

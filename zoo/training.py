@@ -316,7 +316,11 @@ def _preprocessing(config: TrainConfig, entry, dataset, x_train):
         prep = TextPreprocessing.adapt(x_train, max_tokens, length)
         model_args.update(vocab_size=len(prep.vocabulary), sequence_length=length)
     else:
-        prep = ImagePreprocessing(dataset.x_train.shape[1:])
+        from zoo.digits import CANVAS
+
+        # MNIST's digits have one form (zoo.digits); a photo is brought into it before prediction
+        mnist = dataset.name == "mnist" and dataset.x_train.shape[1:] == (CANVAS, CANVAS, 1)
+        prep = ImagePreprocessing(dataset.x_train.shape[1:], normalize="mnist" if mnist else None)
     return model_args, prep
 
 

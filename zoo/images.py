@@ -1,0 +1,70 @@
+"""Reading image files safely: one decoder for training data and for prediction.
+
+Pillow refuses to decode an image whose header promises more pixels than it
+thinks safe (a decompression bomb: a 947 KB PNG can claim 30000×30000); zoo
+turns that, and any file Pillow cannot read, into one `DataError` line. A
+phone photo is turned the way its EXIF tag says (the way a viewer shows it),
+and a transparent background is laid on white, as a viewer shows it.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from zoo.errors import DataError
+
+# A photo larger than this is reduced (in the JPEG decoder where it can) before any work:
+# a digit filling a tenth of a 1024-pixel side still spans 100 pixels, five times MNIST's 20.
+MAX_SIDE = 1024
+
+
+def _too_large(path: Path, exc: Exception) -> DataError:
+    from PIL import Image
+
+    found = re.search(r"\((\d+) pixels\)", str(exc))
+    size = f"{int(found.group(1)):,} pixels" if found else "its size"
+    return DataError(f"{path}: too large to decode safely ({size}; the limit is "
+                     f"{Image.MAX_IMAGE_PIXELS:,}); shrink the image and try again")
+
+
+def open_image(path: Path, mode: str, *, max_side: int | None = None):
+    """The image at `path`, decoded, upright, in `mode` ("L" or "RGB"); reduced to fit
+    `max_side` if given. Raises DataError for a file that cannot or should not be decoded."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings():
+            # between 1x and 2x Pillow's limit it only warns; a warning here is a refusal too
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                if max_side is not None:
+                    image.draft(mode, (max_side, max_side))  # JPEG: decode at 1/2, 1/4 or 1/8 size
+                image = ImageOps.exif_transpose(image)
+                if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+                    rgba = image.convert("RGBA")
+                    image = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+                    image.alpha_composite(rgba)
+                image = image.convert(mode)
+                if max_side is not None and max(image.size) > max_side:
+                    image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+                image.load()
+                return image
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise _too_large(path, exc) from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise DataError(f"{path}: not a readable image ({exc})") from None
+
+
+def read_resized(path: Path, shape) -> tuple[np.ndarray, tuple[int, int]]:
+    """uint8 pixels (height, width, channels) of the image at `path`, resized to `shape`
+    (bilinear, as training read its images), and the image's own (width, height)."""
+    from PIL import Image
+
+    height, width, channels = shape
+    image = open_image(path, "L" if channels == 1 else "RGB")
+    array = np.asarray(image.resize((width, height), Image.Resampling.BILINEAR), dtype=np.uint8)
+    return (array[..., None] if channels == 1 else array), image.size
