@@ -13,6 +13,8 @@ import subprocess
 import sys
 import time
 
+from _machine import describe
+
 CASES = {
     "python -c pass": [sys.executable, "-c", "pass"],
     "zoo --help": [sys.executable, "-m", "zoo.cli", "--help"],
@@ -26,6 +28,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=7)
     args = parser.parse_args()
+    print(describe())  # the CPU changes between sessions: compare figures within one run only
     times: dict[str, list[float]] = {name: [] for name in CASES}
     for _ in range(args.repeat):
         for name, cmd in CASES.items():

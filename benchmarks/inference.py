@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from _machine import describe
+
 
 def rate(fn, x, batch: int, repeats: int) -> float:
     """Examples per second: the median over `repeats` calls at this batch size (after warm-up)."""
@@ -25,6 +27,7 @@ def main() -> int:
     parser.add_argument("run", nargs="?", default="lenet5")
     parser.add_argument("--repeats", type=int, default=200)
     args = parser.parse_args()
+    print(describe())  # the CPU changes between sessions: compare figures within one run only
 
     import json
 

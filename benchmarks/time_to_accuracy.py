@@ -20,6 +20,7 @@ STARTED = time.perf_counter()
 import argparse  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
+from _machine import describe  # noqa: E402
 
 
 def _value(text: str):
@@ -39,6 +40,7 @@ def main() -> int:
     parser.add_argument("--plot", help="also draw the curve into this PNG")
     parser.add_argument("options", nargs="*", help="more zoo.train options, key=value (batch_size=256)")
     args = parser.parse_args()
+    print(describe())  # the CPU changes between sessions: compare figures within one run only
 
     from zoo.backend import keras
 

@@ -26,6 +26,8 @@ import time
 
 import numpy as np
 
+from _machine import describe
+
 BATCH, LR = 128, 1e-3
 ALPHA = 0.01  # every contender decays the learning rate as zoo does: cosine, to 1% at the end
 
@@ -178,6 +180,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.child:
         return _child(args.child, args.models[0], args.epochs)
+    print(describe())  # the CPU changes between sessions: compare figures within one run only
 
     data = _mnist()
     contenders = {

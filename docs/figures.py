@@ -1,0 +1,60 @@
+"""The README's pictures, drawn from a real run: `python docs/figures.py RUN` (a LeNet-5 run on MNIST).
+
+    calibration-lenet5.png  the run's reliability diagram, as trained and calibrated
+    photo-to-mnist.png      photos of MNIST test digits on paper, the form zoo.digits brings
+                            them into, and what the run reads there
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+
+
+def main(run_target: str) -> None:
+    from scipy.special import softmax
+
+    import zoo
+    from zoo.calibration import logits, reliability
+    from zoo.data import load_dataset
+    from zoo.digits import photograph, to_mnist
+    from zoo.plots import _pyplot, plot_reliability
+    from zoo.training import Run
+
+    run = Run.open(run_target)
+    model = run.load_model()
+    mnist = load_dataset("mnist", kind="image")
+    z = logits(model, mnist.x_test.astype(np.float32) / 255)  # the calibrated model's logits: z / T
+    temperature = run.card["calibration"]["temperature"]
+    before, after = softmax(z * temperature, axis=1), softmax(z, axis=1)
+    plot_reliability([("as trained", reliability(before, mnist.y_test)),
+                      (f"calibrated (T = {temperature:.3f})", reliability(after, mnist.y_test))],
+                     HERE / "calibration-lenet5.png", title="LeNet-5 on the MNIST test set")
+
+    plt = _pyplot()
+    picks = [0, 1, 2, 3, 4, 8]
+    fig, axes = plt.subplots(2, len(picks), figsize=(2.1 * len(picks), 4.6), constrained_layout=True)
+    for column, index in enumerate(picks):
+        photo = photograph(mnist.x_test[index, :, :, 0], seed=index)
+        form = to_mnist(photo).pixels
+        probs = model.predict(form[None, ..., None].astype(np.float32) / 255, verbose=0)[0]
+        axes[0, column].imshow(photo, cmap="gray", vmin=0, vmax=255)
+        axes[0, column].set_title(f"photo {photo.shape[1]}×{photo.shape[0]}", fontsize=9)
+        axes[1, column].imshow(form, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+        axes[1, column].set_title(f"read {probs.argmax()} ({probs.max():.2f})", fontsize=9)
+        for ax in axes[:, column]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    fig.suptitle("zoo predict: a photo of a digit on paper, brought into MNIST's form (28×28, light on black)")
+    fig.savefig(HERE / "photo-to-mnist.png", dpi=90)
+    plt.close(fig)
+    print(f"wrote {HERE / 'calibration-lenet5.png'} and {HERE / 'photo-to-mnist.png'} from {run.path} "
+          f"(zoo {zoo.__version__})")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else "lenet5")
