@@ -116,3 +116,31 @@ def main(unsafe: bool):
         import os
 
         os.environ["ZOO_UNSAFE"] = "1"
+    import shlex
+
+    from zoo import locks
+
+    locks.set_command(shlex.join(["zoo", *sys.argv[1:]]))  # what another process's refusal names
+    _warnings_as_lines()
+
+
+def _warnings_as_lines() -> None:
+    """The library's ZooWarnings (a skipped file, a wait for a lock, a repaired run) as one
+    `Warning: ...` line each on stderr; other warnings as Python prints them."""
+    import warnings
+
+    from zoo.errors import ZooWarning
+
+    shown = warnings.showwarning
+    if getattr(shown, "zoo", False):  # installed already (the tests invoke main many times)
+        return
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, ZooWarning):
+            click.echo(f"Warning: {message}", err=True)
+        else:
+            shown(message, category, filename, lineno, file, line)
+
+    show.zoo = True
+    warnings.showwarning = show
+    warnings.simplefilter("always", ZooWarning)

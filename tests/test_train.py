@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 import zoo
+from _callbacks import StopAfter
 from zoo.cli import main
 from zoo.errors import ConfigError, DataError, Interrupted
 from zoo.evaluation import evaluate
@@ -20,20 +21,6 @@ from zoo.training import train
 BBC = Path(os.environ["ZOO_DATA_DIR"]) / "bbc-news"
 QUICK = dict(epochs=2, limit=1500, verbose=0)
 RUN_FILES = {"model.keras", "card.json", "history.csv", "curves.png", "confusion.png", "calibration.png"}
-
-
-class StopAfter:
-    """A Keras callback that presses Ctrl-C at the end of an epoch."""
-
-    def __new__(cls, epoch):
-        from zoo.backend import keras
-
-        class _Stop(keras().callbacks.Callback):
-            def on_epoch_end(self, index, logs=None):
-                if index == epoch:
-                    raise KeyboardInterrupt
-
-        return _Stop()
 
 
 @pytest.fixture(scope="module")

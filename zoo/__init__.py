@@ -15,6 +15,7 @@ model is built or loaded.
 from zoo._version import __version__
 from zoo.errors import (
     ConfigError,
+    DamagedFileError,
     DataError,
     ExportError,
     Interrupted,
@@ -22,6 +23,7 @@ from zoo.errors import (
     SummaryError,
     UnknownModelError,
     ZooError,
+    ZooWarning,
 )
 from zoo.registry import create_model, get_entry, list_models, register_model
 
@@ -53,6 +55,7 @@ __all__ = [
     "export",
     "predict",
     "ConfigError",
+    "DamagedFileError",
     "DataError",
     "ExportError",
     "Interrupted",
@@ -62,6 +65,7 @@ __all__ = [
     "TrainConfig",
     "UnknownModelError",
     "ZooError",
+    "ZooWarning",
     "create_model",
     "evaluate",
     "get_entry",

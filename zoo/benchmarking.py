@@ -8,7 +8,6 @@ not an abort.
 
 from __future__ import annotations
 
-import json
 import statistics
 import time
 from pathlib import Path
@@ -16,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from zoo import runs
-from zoo.exporter import EXPORT_DIR, REPORT_FILE, size_kb
+from zoo.exporter import size_kb
 
 STANDARD = (("saved_model", "none"), ("tflite", "none"), ("tflite", "dynamic"), ("tflite", "float16"),
             ("tflite", "int8"), ("onnx", "none"))
@@ -44,23 +43,29 @@ def _throughput(fn, x: np.ndarray, batch: int) -> float:
 
 def benchmark(run, *, repeats: int = 50, batch: int = 256, examples: int = 2048, out=None) -> dict:
     """Measure the Keras model and each artifact in `RUN/export/` (exporting the standard set if missing)."""
+    from zoo import locks
+
+    folder = runs.find_run(getattr(run, "path", run), out)
+    with locks.hold(folder.parent, folder.name, locks.BENCHMARK):
+        return _benchmark(folder, repeats, batch, examples)
+
+
+def _benchmark(folder: Path, repeats: int, batch: int, examples: int) -> dict:
     from zoo.calibration import ece
-    from zoo.exporter import export_one, prepare_run, record
+    from zoo.exporter import export_one, prepare_run, record, recorded
     from zoo.metrics import as_class_probabilities
     from zoo.runtime import load_runner
 
-    job = prepare_run(getattr(run, "path", run), 500, out)  # the run, its test split and Keras's answers, once
-    report_path = job.folder / EXPORT_DIR / REPORT_FILE
-    known = json.loads(report_path.read_text())["artifacts"] if report_path.is_file() else []
+    job = prepare_run(folder, 500)  # the run, its test split and Keras's answers, once
+    known = recorded(job)
     have = {(a["format"], a["quantize"]) for a in known if not a.get("target")}
-    rows, made = [], []
+    rows = []
     for fmt, quant in STANDARD:
         if (fmt, quant) not in have:
             try:
-                made.append(export_one(job, fmt, quant, None))
+                known = record(job, [export_one(job, fmt, quant, None)])  # listed as soon as it is in place
             except Exception as exc:  # a failed format is a row, not an abort
                 rows.append({"format": fmt, "quantize": quant, "status": f"error: {exc}"})
-    known = record(job, made) if made else known
 
     folder, card, model = job.folder, job.card, job.model
     x, y = job.x_test, job.y_test

@@ -130,7 +130,10 @@ def calibrate(model, x_val: np.ndarray, y_val: np.ndarray) -> dict:
     head, activation = output_head(model)
     if head is None:
         return {"method": None, "reason": activation}
-    fitted = fit_temperature(logits(model, x_val), y_val, sigmoid=activation == "sigmoid")
+    z = logits(model, x_val)
+    if not np.isfinite(z).all():  # weights gone to NaN or inf: no temperature can mend that
+        return {"method": None, "reason": "the validation logits are not all finite: nothing to fit a temperature on"}
+    fitted = fit_temperature(z, y_val, sigmoid=activation == "sigmoid")
     fold_temperature(model, fitted.value)
     return {
         "method": "temperature",

@@ -59,7 +59,12 @@ class AtomicBackupAndRestore(_k.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         metadata = self.backup_dir / _METADATA
-        epoch = json.loads(metadata.read_text())["epoch"] if metadata.is_file() else 0
+        epoch = 0
+        if metadata.is_file():
+            from zoo.runs import read_json
+
+            epoch = read_json(metadata, "it names the last saved epoch; start over with --overwrite",
+                              required=("epoch",))["epoch"]
         if self.agree is not None:
             epoch = self.agree(epoch)
         if epoch == 0:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from zoo.errors import DataError
+from zoo.errors import DataError, ZooWarning
 
 NAMED = ("mnist", "imdb")
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif"}
@@ -398,7 +398,7 @@ def _image_folder(folder: Path, shape) -> tuple[list[str], list[np.ndarray], lis
             except DataError as exc:
                 bad.append(str(exc))
     if bad:
-        warnings.warn(f"{folder}: skipped {len(bad)} unreadable image(s), first: {bad[0]}", stacklevel=3)
+        warnings.warn(f"{folder}: skipped {len(bad)} unreadable image(s), first: {bad[0]}", ZooWarning, stacklevel=3)
     return [c.name for c in classes], images, y, bad
 
 

@@ -47,3 +47,11 @@ class Interrupted(ZooError):
     """Training stopped by Ctrl-C (SIGINT); the last finished epoch is kept for --resume."""
 
     exit_code = 130
+
+
+class DamagedFileError(ModelLoadError):
+    """A file zoo wrote that is truncated, is not what it should be, or lacks a key zoo needs."""
+
+
+class ZooWarning(UserWarning):
+    """Something the user should know that does not stop the command (the CLI prints `Warning: ...`)."""

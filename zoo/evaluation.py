@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -46,7 +45,7 @@ def evaluate(target: str | os.PathLike, data: str | None = None, *, out=None, ba
         dataset = load_dataset(data, kind="image", image_shape=shape)
     else:
         folder = runs.find_run(target, out)
-        card = json.loads((folder / runs.CARD_FILE).read_text())
+        card = runs.read_card(folder)
         model = runs.load_model(folder)
         prep, dataset = run_dataset(folder, card, data)
         labels = card["labels"]

@@ -8,18 +8,20 @@ placement: an artifact that fails verification is deleted, never left behind.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from zoo import runs
-from zoo.errors import ConfigError, ExportError
+from zoo.errors import ConfigError, DamagedFileError, ExportError, ZooError, ZooWarning
 
 EXPORT_DIR = "export"
 REPORT_FILE = "export.json"
@@ -171,7 +173,7 @@ def prepare_run(run_target, calibration_samples: int, out=None) -> ExportJob:
     from zoo.metrics import as_class_probabilities
 
     folder = runs.find_run(run_target, out)
-    card = json.loads((folder / runs.CARD_FILE).read_text())
+    card = runs.read_card(folder)
     model = runs.load_model(folder)
     prep, dataset = run_dataset(folder, card)
     x_test = prep(dataset.x_test)
@@ -271,13 +273,16 @@ def export_one(job: ExportJob, format: str, quantize: str, target: str | None) -
         (staging / f"{final.name}.json").write_text(json.dumps(meta, indent=2) + "\n")
         if job.card["preprocessing"]["type"] == "text":
             shutil.copy(job.folder / job.card["preprocessing"]["vocab_file"], staging / "vocab.txt")
-        for item in staging.iterdir():  # artifact first, sidecar after: a reader never sees half
+        # artifact first, sidecar after, each in one rename: a reader never sees half of either
+        for item in sorted(staging.iterdir(), key=lambda p: p.name != final.name):
             destination = export_dir / item.name
             if destination.is_dir():
                 shutil.rmtree(destination)
             os.replace(item, destination)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        with contextlib.suppress(OSError):  # a first export that failed leaves no empty export/ behind
+            export_dir.rmdir()
     return {
         "format": format,
         "quantize": quantize,
@@ -318,27 +323,84 @@ def export(run, format: str | None = None, quantize: str | None = None, target: 
     Raises:
         ConfigError: an invalid combination. ExportError: a failed or disagreeing export.
     """
+    from zoo import locks
+
     pairs = plan(format, quantize, target)
     if isinstance(calibration_samples, bool) or not isinstance(calibration_samples, int) or calibration_samples < 1:
         raise ConfigError(f"calibration-samples must be a whole number >= 1, got {calibration_samples!r}")
-    job = prepare_run(getattr(run, "path", run), calibration_samples, out)
-    reports = [export_one(job, f, q, target) for f, q in pairs]
-    record(job, reports)
+    folder = runs.find_run(getattr(run, "path", run), out)
+    with locks.hold(folder.parent, folder.name, locks.EXPORT):
+        job = prepare_run(folder, calibration_samples, out)
+        reports = []
+        for f, q in pairs:
+            try:
+                reports.append(export_one(job, f, q, target))
+            except ExportError as exc:
+                if not reports:
+                    raise
+                kept = ", ".join(f"{r['format']}/{r['quantize']}" for r in reports)
+                raise ExportError(f"{exc}; exported before it and kept: {kept} "
+                                  f"(listed in {job.folder / EXPORT_DIR / REPORT_FILE})") from exc
+            record(job, reports[-1:])  # each artifact is listed as soon as it is in place
+    return reports
+
+
+def recorded(job: ExportJob) -> list[dict]:
+    """The artifacts `export/export.json` lists. A damaged export.json is rebuilt, with a warning,
+    by verifying each artifact in export/ again (its sidecar says what it is)."""
+    report_path = job.folder / EXPORT_DIR / REPORT_FILE
+    if not report_path.is_file():
+        return []
+    fix = "rebuilt it by verifying each artifact in export/ again"
+    try:
+        artifacts = runs.read_json(report_path, fix, required=("artifacts",))["artifacts"]
+        if isinstance(artifacts, list) and all(isinstance(a, dict) and {"path", "format", "quantize"} <= a.keys()
+                                               for a in artifacts):
+            return artifacts
+        raise DamagedFileError(f"{report_path} is damaged (an artifact entry without path, format or quantize); {fix}")
+    except DamagedFileError as exc:
+        warnings.warn(str(exc), ZooWarning, stacklevel=2)
+    return _rebuild(job)
+
+
+def _rebuild(job: ExportJob) -> list[dict]:
+    from zoo.runtime import load_runner
+
+    export_dir = job.folder / EXPORT_DIR
+    reports = []
+    for sidecar in sorted(export_dir.glob("*.json")):
+        artifact = sidecar.with_name(sidecar.name[: -len(".json")])
+        if sidecar.name == REPORT_FILE or not artifact.exists():
+            continue
+        try:
+            meta = runs.read_json(sidecar, "re-export it", required=("format", "quantize"))
+            runner = load_runner(artifact)
+        except ZooError as exc:
+            warnings.warn(f"{artifact} left out of {REPORT_FILE}: {exc}", ZooWarning, stacklevel=2)
+            continue
+        reports.append({"format": meta["format"], "quantize": meta["quantize"], "target": meta.get("target"),
+                        "path": str(artifact), "size_kb": size_kb(artifact), "seconds": None,
+                        "runtime": FORMATS[meta["format"]].runtime, **verify(runner, job, meta["quantize"])})
+    _write_report(job, reports)
     return reports
 
 
 def record(job: ExportJob, reports: list[dict]) -> list[dict]:
-    """Add reports to `export/export.json` (replacing older entries of the same artifact); return all entries."""
-    report_path = job.folder / EXPORT_DIR / REPORT_FILE
-    previous = json.loads(report_path.read_text()) if report_path.is_file() else {"artifacts": []}
+    """Add reports to `export/export.json` (replacing older entries of the same artifact) by read,
+    change and atomic replace, under the run's lock; return all entries."""
     done = {r["path"] for r in reports}
-    artifacts = [a for a in previous.get("artifacts", []) if a["path"] not in done] + reports
+    artifacts = [a for a in recorded(job) if a["path"] not in done] + reports
     if reports:
-        report_path.parent.mkdir(exist_ok=True)
-        keras_accuracy = float((job.keras_probs.argmax(1) == job.y_test).mean())
-        document = {"run": job.card["run"], "model": job.card["model"],
-                    "keras_accuracy": keras_accuracy, "artifacts": artifacts}
-        tmp = report_path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(document, indent=2) + "\n")
-        os.replace(tmp, report_path)
+        _write_report(job, artifacts)
     return artifacts
+
+
+def _write_report(job: ExportJob, artifacts: list[dict]) -> None:
+    report_path = job.folder / EXPORT_DIR / REPORT_FILE
+    report_path.parent.mkdir(exist_ok=True)
+    keras_accuracy = float((job.keras_probs.argmax(1) == job.y_test).mean())
+    document = {"run": job.card["run"], "model": job.card["model"],
+                "keras_accuracy": keras_accuracy, "artifacts": artifacts}
+    tmp = report_path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(document, indent=2) + "\n")
+    os.replace(tmp, report_path)

@@ -8,7 +8,6 @@ confident guess, and the other inputs are still predicted.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,10 +42,11 @@ def artifact_metadata(artifact: str | Path) -> tuple[dict, Path]:
     path = Path(artifact)
     sidecar = path.with_name(path.name + ".json")
     if sidecar.is_file():
-        return json.loads(sidecar.read_text()), path.parent
+        fix = f"re-export the run: zoo export {path.parent.parent}"
+        return runs.read_json(sidecar, fix, required=("labels", "preprocessing.type")), path.parent
     folder = path if path.is_dir() else path.parent
     if (folder / runs.CARD_FILE).is_file():
-        card = json.loads((folder / runs.CARD_FILE).read_text())
+        card = runs.read_card(folder)
         meta = {"model": card["model"], "labels": card["labels"], "preprocessing": card["preprocessing"],
                 "input_shape": card["preprocessing"].get("input_shape")}
         return meta, folder

@@ -7,12 +7,14 @@ current directory.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
+import warnings
 from pathlib import Path
 
-from zoo.errors import ConfigError, ModelLoadError, UnknownModelError
+from zoo.errors import ConfigError, DamagedFileError, ModelLoadError, UnknownModelError, ZooWarning
 
 MODEL_FILE = "model.keras"
 CARD_FILE = "card.json"
@@ -34,9 +36,43 @@ def run_dir(name: str, out: str | os.PathLike | None = None) -> Path:
     return output_root(out) / name
 
 
+def read_json(path: Path, fix: str, required: tuple[str, ...] = ()) -> dict:
+    """A JSON object that zoo wrote, or one `DamagedFileError` line that names the file, what is
+    wrong with it and `fix`, what to do: never a traceback for a truncated or edited file.
+    `required` keys may be dotted ("dataset.spec")."""
+    try:
+        document = json.loads(Path(path).read_text())
+    except UnicodeDecodeError:
+        raise DamagedFileError(f"{path} is damaged (not text); {fix}") from None
+    except ValueError as exc:
+        reason = "empty" if not Path(path).read_bytes().strip() else f"truncated or not JSON: {exc}"
+        raise DamagedFileError(f"{path} is damaged ({reason}); {fix}") from None
+    if not isinstance(document, dict):
+        raise DamagedFileError(f"{path} is damaged (not a JSON object); {fix}")
+    for key in required:
+        node = document
+        for part in key.split("."):
+            if not isinstance(node, dict) or part not in node:
+                raise DamagedFileError(f"{path} is damaged (it has no '{key}'); {fix}")
+            node = node[part]
+    return document
+
+
+# what every command needs of a run's card
+CARD_KEYS = ("run", "model", "labels", "preprocessing.type", "dataset.spec")
+
+
+def read_card(folder: Path) -> dict:
+    """A run's card.json, checked for what the commands need."""
+    return read_json(Path(folder) / CARD_FILE, required=CARD_KEYS,
+                     fix=f"re-train the run: zoo train MODEL --name {Path(folder).name} --overwrite")
+
+
 def find_run(target: str | os.PathLike, out: str | os.PathLike | None = None) -> Path:
     """The folder of a finished run: a path to it, or a run name under the output folder."""
     path = Path(target)
+    if os.sep not in str(target) and not path.is_absolute():
+        repair_swaps(output_root(out))
     if path.is_file() and path.name == MODEL_FILE:
         path = path.parent
     if (path / CARD_FILE).is_file():
@@ -45,25 +81,77 @@ def find_run(target: str | os.PathLike, out: str | os.PathLike | None = None) ->
         folder = run_dir(str(target), out)
         if (folder / CARD_FILE).is_file():
             return folder
+        from zoo import locks
+
+        holder = locks.holder(folder.parent, folder.name)
+        if holder is not None:  # its first training, still under way
+            raise locks.RunLocked(locks.refusal(folder.name, "read", holder))
         partial = folder.with_name(folder.name + ".partial")
         if partial.is_dir():
             raise ModelLoadError(f"run '{target}' did not finish; continue it with: zoo train MODEL --name {target} --resume")
     raise ModelLoadError(f"no run '{target}': no {CARD_FILE} in {path} or under {output_root(out)}/")
 
 
+_OLD = re.compile(r"^\.(?P<name>.+)\.old-\d+$")
+
+
 def publish(staging: Path, final: Path) -> Path:
-    """Move a complete run folder into place; an older run of that name is replaced only once the new one is in."""
+    """Move a complete run folder into place; an older run of that name is replaced only once the
+    new one is in. Two renames: a process killed between them leaves `.NAME.old-PID`, which
+    `repair_swaps` puts right on the next command that touches the output folder."""
     old = final.with_name(f".{final.name}.old-{os.getpid()}")
     if final.exists():
         os.replace(final, old)
     try:
         os.replace(staging, final)
-    except OSError:
-        if old.exists():
+    except BaseException:  # a failed rename or Ctrl-C between the two: the old run goes back
+        if old.exists() and not final.exists():
             os.replace(old, final)
         raise
     shutil.rmtree(old, ignore_errors=True)
     return final
+
+
+def repair_swaps(root: Path) -> list[str]:
+    """Finish or roll back each replacement of a run that a killed process left half done; say which.
+
+    `.NAME.old-PID` beside no `NAME` is a run that was moved aside for a new one: if the new
+    one is complete in `NAME.partial` (its card and model written), it goes into place; else
+    the old one goes back. Beside a `NAME`, it is a leftover copy and is removed. A run whose
+    lock another process holds is left alone: that process is in the middle of it.
+    """
+    from zoo import locks
+
+    said = []
+    if not Path(root).is_dir():
+        return said
+    for old in sorted(Path(root).iterdir()):
+        match = _OLD.match(old.name)
+        if not match or not old.is_dir():
+            continue
+        name = match.group("name")
+        final, partial = old.with_name(name), old.with_name(name + ".partial")
+        try:
+            with locks.hold(root, name, locks.REPAIR):
+                if final.exists():
+                    shutil.rmtree(old, ignore_errors=True)
+                    continue
+                if (partial / CARD_FILE).is_file() and (partial / MODEL_FILE).is_file():
+                    os.replace(partial, final)
+                    shutil.rmtree(final / "checkpoints", ignore_errors=True)
+                    (final / "train_config.json").unlink(missing_ok=True)
+                    shutil.rmtree(old, ignore_errors=True)
+                    said.append(f"run '{name}' was being replaced when its process stopped; finished the swap: "
+                                "the new run is in place")
+                else:
+                    os.replace(old, final)
+                    said.append(f"run '{name}' was being replaced when its process stopped; rolled back: "
+                                "the previous run is back in place")
+        except locks.RunLocked:
+            continue
+    for line in said:
+        warnings.warn(line, ZooWarning, stacklevel=2)
+    return said
 
 
 def load_model(path: str | os.PathLike, *, safe_mode: bool | None = None):

@@ -17,6 +17,7 @@ import os
 import platform
 import shutil
 import time
+import warnings
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from zoo import runs
-from zoo.errors import ConfigError, Interrupted, ZooError
+from zoo.errors import ConfigError, DamagedFileError, Interrupted, ZooError, ZooWarning
 from zoo.registry import get_entry
 
 PARTIAL = ".partial"
@@ -90,7 +91,7 @@ class Run:
     @classmethod
     def open(cls, target: str | os.PathLike, out=None) -> "Run":
         folder = runs.find_run(target, out)
-        return cls(folder, json.loads((folder / runs.CARD_FILE).read_text()))
+        return cls(folder, runs.read_card(folder))
 
 
 def _check(config: TrainConfig) -> None:
@@ -110,7 +111,7 @@ def _check(config: TrainConfig) -> None:
             raise ConfigError(f"{key.replace('_', '-')} must be a number in [0, 1), got {value!r}")
 
 
-def _choose_name(config: TrainConfig, model_name: str, root: Path) -> str:
+def _choose_name(config: TrainConfig, model_name: str, root: Path, taken=frozenset()) -> str:
     if config.name is not None:
         runs.run_dir(config.name, root)  # validates
         if config.name.endswith(PARTIAL):
@@ -122,7 +123,7 @@ def _choose_name(config: TrainConfig, model_name: str, root: Path) -> str:
             raise ConfigError(f"no interrupted {model_name} run to resume under {root}/")
         return partials[-1].name[: -len(PARTIAL)]
     name, n = model_name, 1
-    while (root / name).exists() or (root / f"{name}{PARTIAL}").exists():
+    while name in taken or (root / name).exists() or (root / f"{name}{PARTIAL}").exists():
         n += 1
         name = f"{model_name}-{n}"
     return name
@@ -137,7 +138,8 @@ def _saved_config(config: TrainConfig, root: Path, name: str) -> TrainConfig:
     saved = root / f"{name}{PARTIAL}" / CONFIG_FILE
     if not saved.is_file():
         return config
-    options = json.loads(saved.read_text())
+    options = runs.read_json(saved, required=("model",),
+                             fix="it holds the options to resume with; start over with --overwrite")
     if get_entry(options["model"]).name != get_entry(config.model).name:
         raise ConfigError(f"run '{name}' trains {options['model']}, not {config.model}")
     return replace(config, **options)
@@ -425,11 +427,9 @@ def _deployable(keras_model, entry, model_args: dict, plan: _Plan, dist):
 
 
 def train_config(config: TrainConfig) -> Run:
-    from zoo.distribute import (agree_on_oldest, cluster_error, cluster_failure, keras_fixes,
-                                make_distribution, precision, tf_config)
-    from zoo.pipeline import batches
-    from zoo.registry import create_model
-    from zoo.sharding import Sharded
+    """Train under the run's lock (zoo.locks): another process that writes the same run is
+    refused at once, and Ctrl-C at any point says what was kept and how to go on."""
+    from zoo.distribute import make_distribution
 
     _check(config)
     entry = get_entry(config.model)
@@ -437,7 +437,66 @@ def train_config(config: TrainConfig) -> Run:
     dist = make_distribution(config.strategy)  # before any other TensorFlow op
     if not dist.is_chief:  # other workers keep their own resume state, apart from the chief's runs
         root = root / WORKERS / dist.task
-    name = _choose_name(config, entry.name, root)
+    runs.repair_swaps(root)
+    with contextlib.ExitStack() as held:
+        name = _claim_name(config, entry.name, root, held)
+        hint = f"zoo train {entry.name} --name {name} --resume" + (
+            f" --strategy {dist.name}" if dist.distributed else "")
+        progress: dict = {}
+        try:
+            run = _train_locked(config, entry, root, dist, name, hint, progress)
+        except KeyboardInterrupt:
+            raise _interrupted(root / f"{name}{PARTIAL}", hint, progress.get("published")) from None
+    if not dist.is_chief:  # once its lock is gone: .workers/<task>/, then .workers/, if empty
+        for empty in (root, root.parent):
+            with contextlib.suppress(OSError):
+                empty.rmdir()
+    return run
+
+
+def _claim_name(config: TrainConfig, model_name: str, root: Path, held: contextlib.ExitStack) -> str:
+    """The run's name, with its lock held until `held` closes. A name zoo chose itself moves on to
+    the next free one when another process holds or has just taken it; a name the user gave
+    (or --resume) is refused with the holder's pid and command."""
+    from zoo import locks
+
+    taken: set[str] = set()
+    while True:
+        name = _choose_name(config, model_name, root, taken)
+        lock = contextlib.ExitStack()
+        try:
+            lock.enter_context(locks.hold(root, name, locks.TRAIN))
+        except locks.RunLocked:
+            if config.name is not None or config.resume:
+                raise
+            taken.add(name)
+            continue
+        chosen = config.name is None and not config.resume
+        if chosen and ((root / name).exists() or (root / f"{name}{PARTIAL}").exists()):
+            lock.close()  # another process finished a run of this name since it was chosen
+            taken.add(name)
+            continue
+        held.push(lock)
+        return name
+
+
+def _interrupted(partial: Path, hint: str, published: Path | None) -> Interrupted:
+    """Ctrl-C: what was kept, and the command that goes on from it."""
+    if published is not None:
+        return Interrupted(f"interrupted after the run was written to {published}/; it is complete")
+    if (partial / "checkpoints" / "backup" / "training_metadata.json").is_file():
+        return Interrupted(f"interrupted; finished epochs are kept in {partial}/ - continue with: {hint}")
+    shutil.rmtree(partial, ignore_errors=True)  # options only, no epoch: nothing worth resuming
+    return Interrupted("interrupted before the first epoch finished; nothing was saved")
+
+
+def _train_locked(config: TrainConfig, entry, root: Path, dist, name: str, resume_hint: str,
+                  progress: dict) -> Run:
+    from zoo.distribute import agree_on_oldest, cluster_error, cluster_failure, keras_fixes, precision, tf_config
+    from zoo.pipeline import batches
+    from zoo.registry import create_model
+    from zoo.sharding import Sharded
+
     if config.resume:
         config = _saved_config(config, root, name)
     spec, dataset = _load_data(config, entry)
@@ -468,8 +527,6 @@ def train_config(config: TrainConfig) -> Run:
         _build_before_fit(trainer, train_ds)
     monitor = "val_loss" if val_ds is not None else "loss"
     verbose = config.verbose if config.verbose is not None else (1 if _tty() else 2)
-    resume_hint = f"zoo train {entry.name} --name {name} --resume" + (
-        f" --strategy {dist.name}" if dist.distributed else "")
 
     started = time.perf_counter()
     try:
@@ -478,9 +535,10 @@ def train_config(config: TrainConfig) -> Run:
                                   callbacks=_callbacks(config, folder, monitor, agree_on_oldest(dist)),
                                   verbose=verbose,
                                   shuffle=False)
-    except KeyboardInterrupt:
-        raise Interrupted(
-            f"interrupted; finished epochs are kept in {folder}/ - continue with: {resume_hint}"
+    except OSError as exc:  # an epoch's state could not be saved (a full disk): the last one is kept
+        raise ZooError(
+            f"could not save an epoch's state in {folder}/: {exc.strerror or exc}; the epochs saved before it "
+            f"are kept - free some space, then: {resume_hint}"
         ) from None
     except Exception as exc:
         if dist.name == "multiworker" and cluster_failure(exc):
@@ -501,15 +559,19 @@ def train_config(config: TrainConfig) -> Run:
     }
     if not dist.is_chief:
         shutil.rmtree(folder, ignore_errors=True)
-        for empty in (root, root.parent):  # .workers/<task>/, then .workers/
-            with contextlib.suppress(OSError):
-                empty.rmdir()
         return Run(None, {"run": name, "model": entry.name, "task_in_cluster": dist.task,
                           "distribution": distribution, "training": training}, chief=False)
 
     best = folder / "checkpoints" / BEST
     if best.is_file():
         trainer.load_weights(best)
+    training["best_epoch"] = _best_epoch(rows, monitor)
+    if training["best_epoch"] is None:
+        training["weights"] = f"last epoch: no epoch had a finite {monitor}"
+        warnings.warn(f"run '{name}': no epoch had a finite {monitor}, so there is no best epoch; model.keras "
+                      "holds the last epoch's weights", ZooWarning, stacklevel=2)
+    else:
+        training["weights"] = f"best epoch by {monitor}"
     keras_model = _deployable(keras_model, entry, model_args, plan, dist)
     x_test = prep(dataset.x_test)
     as_trained = keras_model.predict(x_test, batch_size=1024, verbose=0)
@@ -540,7 +602,8 @@ def train_config(config: TrainConfig) -> Run:
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
     try:
-        final = _write_run(folder, root / name, keras_model, prep, card, rows, entry.name, dataset, diagrams)
+        final = _write_run(folder, root / name, keras_model, prep, card, rows, entry.name, dataset, diagrams,
+                           progress)
     except OSError as exc:
         raise ZooError(
             f"could not write run '{name}': {exc.strerror or exc}; nothing was replaced, and the trained "
@@ -550,7 +613,7 @@ def train_config(config: TrainConfig) -> Run:
 
 
 def _write_run(folder: Path, final: Path, keras_model, prep, card: dict, rows, model_name: str, dataset,
-               diagrams) -> Path:
+               diagrams, progress: dict) -> Path:
     """Write the run's files into its .partial folder, then move it into place in one rename."""
     from zoo.plots import plot_confusion, plot_curves, plot_reliability
     from zoo.preprocess import TextPreprocessing
@@ -566,7 +629,7 @@ def _write_run(folder: Path, final: Path, keras_model, prep, card: dict, rows, m
     plot_confusion(metrics["confusion_matrix"], dataset.labels, folder / "confusion.png",
                    title=f"{final.name}: test accuracy {metrics['test_accuracy']:.2%}")
     plot_reliability(diagrams, folder / "calibration.png", title=f"{final.name}: reliability on the test split")
-    published = runs.publish(folder, final)
+    published = progress["published"] = runs.publish(folder, final)
     # only now: until the run is in place, --resume needs the epoch state and the options
     shutil.rmtree(published / "checkpoints", ignore_errors=True)
     (published / CONFIG_FILE).unlink(missing_ok=True)
@@ -579,8 +642,17 @@ def _tty() -> bool:
     return sys.stdout.isatty()
 
 
+def _best_epoch(rows: list[dict], monitor: str) -> int | None:
+    """The 1-based epoch with the lowest finite `monitor`, as BestWeights kept it; None if none was finite."""
+    finite = [(row[monitor], int(row["epoch"])) for row in rows if math.isfinite(row.get(monitor, math.nan))]
+    return min(finite)[1] + 1 if finite else None
+
+
 def _history_rows(path: Path) -> list[dict]:
-    """The epoch log, one row per epoch (the last, if an interrupted epoch was logged twice)."""
+    """The epoch log, one row per epoch (the last, if an interrupted epoch was logged twice).
+
+    A last row cut short is dropped: a process killed while logging an epoch had not yet saved
+    that epoch's state, so --resume runs it again. Any other damage is one line."""
     if not path.is_file():
         return []
     def number(value):
@@ -589,9 +661,22 @@ def _history_rows(path: Path) -> list[dict]:
         except (TypeError, ValueError):  # CSVLogger writes "NA" for a metric an epoch lacks
             return None
 
-    with path.open(newline="") as f:
-        rows = [{k: number(v) for k, v in row.items() if number(v) is not None} for row in csv.DictReader(f)]
-    by_epoch = {row.get("epoch", i): row for i, row in enumerate(rows)}
+    fix = "it is the epoch log of this unfinished run; start over with --overwrite"
+    try:
+        with path.open(newline="") as f:
+            reader = csv.DictReader(f)
+            raw = list(reader)
+            header = reader.fieldnames or []
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise DamagedFileError(f"{path} is damaged ({exc}); {fix}") from None
+    if raw and "epoch" not in header:
+        raise DamagedFileError(f"{path} is damaged (no 'epoch' column); {fix}")
+    rows = [{k: number(v) for k, v in row.items() if k is not None and number(v) is not None} for row in raw]
+    if rows and "epoch" not in rows[-1]:
+        rows.pop()
+    if any("epoch" not in row or row["epoch"] != int(row["epoch"]) for row in rows):
+        raise DamagedFileError(f"{path} is damaged (a row without a whole epoch number); {fix}")
+    by_epoch = {row["epoch"]: row for row in rows}
     return [by_epoch[epoch] for epoch in sorted(by_epoch)]
 
 
