@@ -518,11 +518,11 @@ def _train_locked(config: TrainConfig, entry, root: Path, dist, name: str, resum
     with dist.strategy.scope():
         _compile(trainer, plan, -(-len(splits.y_train) // plan.global_batch_size), binary)
     train_ds = batches(splits.x_train, cast(splits.y_train), plan.global_batch_size, prep=prep,
-                         shuffle_seed=config.seed, shift=plan.shift, crop=plan.crop)
+                       shuffle_seed=config.seed, shift=plan.shift, crop=plan.crop)
     val_ds = None
     if splits.validation_examples:
         val_ds = batches(splits.x_val, cast(splits.y_val), max(1024, plan.global_batch_size), prep=prep,
-                           shuffle_seed=None)
+                         shuffle_seed=None)
     if not dist.distributed:  # under a strategy Keras builds them itself
         _build_before_fit(trainer, train_ds)
     monitor = "val_loss" if val_ds is not None else "loss"
