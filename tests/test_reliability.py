@@ -244,6 +244,7 @@ FUZZ = settings(max_examples=60, deadline=None, derandomize=os.environ.get("CI")
 @FUZZ
 @given(st.binary(max_size=300), st.booleans())
 def test_fuzz_idx(tmp_path_factory, payload, compress):
+    """Random bytes: almost never the right magic, so this reaches the first checks only."""
     from zoo.data import read_idx
     from zoo.errors import DataError
 
@@ -255,6 +256,43 @@ def test_fuzz_idx(tmp_path_factory, payload, compress):
         assert str(exc).startswith(str(path))
     else:
         assert array.ndim == 3
+
+
+@FUZZ
+@given(dims=st.lists(st.integers(0, 6) | st.integers(0, 2**32 - 1), min_size=3, max_size=3),
+       change=st.integers(-3, 3), header_cut=st.sampled_from([None, 0, 5, 9, 15, 16]), compress=st.booleans())
+# the header alone, of dims whose product np.prod wrapped to 0: it passed the size check, then
+# reshape raised a ValueError (a traceback from zoo train --data)
+@example(dims=[2097152, 2097152, 4194304], change=0, header_cut=16, compress=False)
+@example(dims=[2, 3, 4], change=0, header_cut=None, compress=True)  # valid
+def test_fuzz_idx_structure(tmp_path_factory, dims, change, header_cut, compress):
+    """The right magic and a real header first, then broken: huge and overflowing dims, bodies a few
+    bytes short or long, headers cut off. Each case is a DataError naming the file, or the array."""
+    import math
+    import struct
+
+    from hypothesis import event
+
+    from zoo.data import read_idx
+    from zoo.errors import DataError
+
+    size = math.prod(dims)
+    body = bytes(range(256)) * (min(size, 600) // 256 + 1)
+    payload = struct.pack(">IIII", 0x803, *dims) + body[: max(0, min(size, 600) + change)]
+    if header_cut is not None:
+        payload = payload[:header_cut]
+    path = tmp_path_factory.mktemp("idx") / "train-images-idx3-ubyte"
+    path.write_bytes(gzip.compress(payload) if compress else payload)
+    try:
+        array = read_idx(path, 0x803)
+    except DataError as exc:
+        assert str(exc).startswith(str(path)) and len(payload) != 16 + size  # a whole file is never refused
+        event(str(exc)[len(str(path)) + 2:].split(":")[0].split(" (")[0])  # which check refused it
+    else:
+        event("read")
+        # the oracle: an IDX file is whole when it is its 16-byte header plus one byte per element
+        assert len(payload) == 16 + size and array.shape == tuple(dims)
+        assert array.tobytes() == payload[16:]
 
 
 @FUZZ

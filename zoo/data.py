@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import math
 import io
 import os
 import struct
@@ -135,7 +136,9 @@ def read_idx(path: Path, expected_magic: int) -> np.ndarray:
     if len(data) < header:
         raise DataError(f"{path}: truncated IDX header")
     dims = struct.unpack(f">{ndim}I", data[4:header])
-    expected = header + int(np.prod(dims))
+    # Python's integers: np.prod in int64 wraps, and dims (2097152, 2097152, 4194304) gave 0,
+    # which a 16-byte file "matched" before reshape failed with a traceback
+    expected = header + math.prod(dims)
     if len(data) != expected:
         kind = "truncated" if len(data) < expected else "has trailing bytes"
         raise DataError(f"{path}: {kind}: header says {dims} = {expected} bytes, file has {len(data)}")
