@@ -11,7 +11,7 @@ from click.testing import CliRunner
 import zoo
 from zoo.cli import main
 from zoo.errors import ConfigError, ExportError
-from zoo.exporter import TOLERANCE, export, plan
+from zoo.exporter import export, plan
 from zoo.training import train
 
 
@@ -72,8 +72,15 @@ def test_invalid_combinations(options, message):
     assert str(err.value) == message
 
 
+# The promise the README makes, restated here rather than imported from the exporter: a float
+# export agrees with Keras on 99.9% of the top-1 classes with probabilities within 1e-4 (float16:
+# 5e-3); a quantized one on 99%. An exporter that loosened its own table would fail here.
+THRESHOLDS = {"none": (0.999, 1e-4), "float16": (0.999, 5e-3), "dynamic": (0.99, None), "int8": (0.99, None)}
+
+
 def _check_report(report):
-    minimum, max_diff = TOLERANCE[report["quantize"]]
+    minimum, max_diff = THRESHOLDS[report["quantize"]]
+    assert report["thresholds"] == {"top1_agreement": minimum, "max_abs_diff": max_diff}
     assert report["passed"] and report["top1_agreement"] >= minimum
     if max_diff is not None:
         assert report["max_abs_diff"] <= max_diff
@@ -244,7 +251,7 @@ def test_text_model_exports_take_token_ids_and_predict_from_raw_text(text_run):
     assert run.metrics["test_accuracy"] >= 0.95
     reports = export(run, format="all") + export(run, quantize="int8", calibration_samples=100)
     for report in reports:
-        assert report["passed"] and report["top1_agreement"] >= TOLERANCE[report["quantize"]][0]
+        assert report["passed"] and report["top1_agreement"] >= THRESHOLDS[report["quantize"]][0]
     folder = run.path / "export"
     assert (folder / "vocab.txt").read_text() == (run.path / "vocab.txt").read_text()
     from zoo.prediction import predict
