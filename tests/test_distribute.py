@@ -111,9 +111,17 @@ def test_mixed_precision_trains_in_bfloat16_and_saves_float32(zoo_home, keras):
 
     from zoo.exporter import export
 
+    from _callbacks import Record
+
     options = dict(data=MNIST, limit=3000, epochs=2, batch_size=64, verbose=0)
     reference = train("lenet", name="fp32", **options)
-    mixed = train("lenet", name="bf16", mixed_precision=True, **options)
+    computed = []
+    mixed = train("lenet", name="bf16", mixed_precision=True, **options,
+                  callbacks=[Record(lambda trainer: {layer.name: layer.compute_dtype for layer in trainer.net.layers}
+                                    | {"c1 output": trainer.net.get_layer("c1").output.dtype}, computed)])
+    (dtypes,) = computed  # what the layers compute in while fit runs: bfloat16, the softmax head float32
+    assert dtypes["c1"] == dtypes["c3"] == dtypes["c5"] == dtypes["c1 output"] == "bfloat16"
+    assert dtypes["output"] == "float32"
     assert keras.mixed_precision.global_policy().name == "float32"  # put back after training
     assert mixed.card["hyperparameters"]["mixed_precision"] == "mixed_bfloat16"
     assert reference.card["hyperparameters"]["mixed_precision"] is None

@@ -145,14 +145,17 @@ def test_a_disagreeing_export_fails_and_leaves_nothing(lenet_run, monkeypatch):
         report = real(runner, job, quantize)
         return {**report, "top1_agreement": 0.5, "passed": False}
 
+    def snapshot():  # every file's bytes: a disagreeing export must neither add nor overwrite one
+        folder = lenet_run.path / "export"
+        return {p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+    export(lenet_run, format="onnx")  # a good model.onnx that the failing export must not replace
     real = exporter.verify
     monkeypatch.setattr(exporter, "verify", broken)
-    before = sorted(p.name for p in (lenet_run.path / "export").iterdir()) if (lenet_run.path / "export").exists() else []
+    before = snapshot()
     with pytest.raises(ExportError, match="disagrees with the Keras model: top-1 agreement 50.0000%"):
         export(lenet_run, format="onnx")
-    after = sorted(p.name for p in (lenet_run.path / "export").iterdir())
-    assert [name for name in after if name not in before] == []
-    assert not any(name.startswith(".export-") for name in after)
+    assert snapshot() == before
 
 
 @pytest.mark.slow

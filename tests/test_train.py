@@ -190,17 +190,27 @@ def test_the_training_step_is_traced_once(zoo_home, monkeypatch):
 def test_a_model_keras_cannot_build_from_shapes_still_trains(zoo_home, monkeypatch):
     from zoo.sharding import Sharded
 
+    refused = []
+
     def refuse(self, **kwargs):
+        refused.append(kwargs)
         raise ValueError("cannot build from shapes")
 
     built_early = train("lenet", epochs=1, limit=1000, verbose=0)
     monkeypatch.setattr(Sharded, "_symbolic_build", refuse, raising=False)
     built_in_fit = train("lenet", epochs=1, limit=1000, verbose=0)
+    assert len(refused) == 1  # the early build was tried, and refused
     assert built_in_fit.metrics == built_early.metrics  # the same training, only traced twice
 
 
 def test_label_smoothing_0_trains_on_class_ids(zoo_home):
-    run = train("lenet", epochs=3, limit=2000, verbose=0, label_smoothing=0, crop=0.5, name="hard")
+    from _callbacks import Record
+
+    losses = []
+    run = train("lenet", epochs=3, limit=2000, verbose=0, label_smoothing=0, crop=0.5, name="hard",
+                callbacks=[Record(lambda trainer: trainer.loss, losses)])
+    (loss,) = losses  # what fit compiled: class ids, not one-hot rows
+    assert type(loss).__name__ == "SparseCategoricalCrossentropy"
     assert run.card["hyperparameters"]["label_smoothing"] == 0.0
     assert run.card["hyperparameters"]["augment_crop"] == 0.0  # a text option: images ignore it
     with (run.path / "history.csv").open() as f:
