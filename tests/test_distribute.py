@@ -73,22 +73,25 @@ def test_auto_is_one_device_without_gpus():
     assert (dist.name, dist.replicas, dist.workers, dist.is_chief) == ("default", 1, 1, True)
 
 
-@pytest.mark.parametrize("text", [
-    # the heartbeat timed out: TensorFlow names the task
-    "Collective ops is aborted by: The following tasks are unhealthy (stopped sending heartbeats):\n"
-    "/job:worker/replica:0/task:1\nThe tasks have crashed.",
-    # the peer died mid-transfer: nothing names it, so its address is probed
-    "{{function_node __wrapped__CollectiveReduceV2_Nordering_token_1_device_/job:worker/replica:0/task:0/"
-    "device:CPU:0}} Collective ops is aborted by: recvmsg:Connection reset by peer",
+@pytest.mark.parametrize("text, worker_1_listens", [
+    # the heartbeat timed out: TensorFlow names the task. Worker-1's port still takes connections
+    # here, so only reading the message can name it (the probe below would find no one)
+    ("Collective ops is aborted by: The following tasks are unhealthy (stopped sending heartbeats):\n"
+     "/job:worker/replica:0/task:1\nThe tasks have crashed.", True),
+    # the peer died mid-transfer: nothing names it, so its address is probed (its port is closed)
+    ("{{function_node __wrapped__CollectiveReduceV2_Nordering_token_1_device_/job:worker/replica:0/task:0/"
+     "device:CPU:0}} Collective ops is aborted by: recvmsg:Connection reset by peer", False),
 ])
-def test_a_lost_worker_is_named_however_tensorflow_reports_it(text):
+def test_a_lost_worker_is_named_however_tensorflow_reports_it(text, worker_1_listens):
     import tensorflow as tf
 
-    with socket.socket() as alive:  # worker-2 still listens; worker-1's port is closed
-        alive.bind(("127.0.0.1", 0))
-        alive.listen()
-        spec = {"cluster": {"worker": ["127.0.0.1:1", f"127.0.0.1:{_free_ports(1)[0]}",
-                                       f"127.0.0.1:{alive.getsockname()[1]}"]},
+    with socket.socket() as one, socket.socket() as two:  # worker-2 still listens; worker-1 as the case says
+        for alive in (one, two):
+            alive.bind(("127.0.0.1", 0))
+            alive.listen()
+        worker_1 = f"127.0.0.1:{one.getsockname()[1]}" if worker_1_listens else "127.0.0.1:1"
+        spec = {"cluster": {"worker": [f"127.0.0.1:{_free_ports(1)[0]}", worker_1,
+                                       f"127.0.0.1:{two.getsockname()[1]}"]},
                 "task": {"type": "worker", "index": 0}}
         error = cluster_error(tf.errors.UnavailableError(None, None, text), "zoo train lenet5 --resume", spec)
     assert str(error) == ("worker-1 of the cluster stopped responding; finished epochs are kept; "
