@@ -4,7 +4,9 @@
 
 RUN defaults to saved_models/lenet5 (train it with `zoo train lenet`). The
 artifacts are exported (and verified) first if missing. Prints examples per
-second at batch 1 and 256, and each row's ratio to Keras `model.predict`.
+second at batch 1 and 256, and each row's ratio to Keras `model.predict` and to a
+direct `model(x)` call. The cases are timed in turn, round after round, the same
+number of calls each, and compared by their medians.
 """
 
 from __future__ import annotations
@@ -13,13 +15,6 @@ import argparse
 import sys
 
 from _machine import describe
-
-
-def rate(fn, x, batch: int, repeats: int) -> float:
-    """Examples per second: the median over `repeats` calls at this batch size (after warm-up)."""
-    from zoo.benchmarking import latency_ms_of
-
-    return batch / (latency_ms_of(fn, x[:batch], repeats) / 1000)
 
 
 def main() -> int:
@@ -52,18 +47,22 @@ def main() -> int:
         "litert float32": load_runner(folder / "export" / "model_float32.tflite").run_batch,
         "litert int8": load_runner(folder / "export" / "model_int8.tflite").run_batch,
     }
+    from zoo.benchmarking import interleaved
+
     results = {}
-    for batch in (1, 256):
+    for batch in (1, 256):  # every case in turn, round after round, the same number of calls each
         repeats = args.repeats if batch == 1 else max(10, args.repeats // 10)
-        for name, fn in cases.items():
-            reps = max(5, repeats // 10) if name == "keras model.predict" else repeats
-            results[(name, batch)] = rate(fn, x, batch, reps)
-    print(f"{card['run']} ({card['model']}), examples per second (median of repeated calls)")
-    print(f"{'runtime':<22}{'batch 1':>12}{'x predict':>11}{'batch 256':>12}{'x predict':>11}")
+        for name, ms in interleaved(cases, x[:batch], repeats).items():
+            results[(name, batch)] = batch / (ms / 1000)
+    print(f"{card['run']} ({card['model']}), examples per second (median of calls taken in turn)")
+    print(f"{'runtime':<22}{'batch 1':>12}{'x predict':>11}{'x call':>9}{'batch 256':>12}{'x predict':>11}{'x call':>9}")
     for name in cases:
-        one, many = results[(name, 1)], results[(name, 256)]
-        base1, base256 = results[("keras model.predict", 1)], results[("keras model.predict", 256)]
-        print(f"{name:<22}{one:>12,.0f}{one / base1:>11.1f}{many:>12,.0f}{many / base256:>11.1f}")
+        row = f"{name:<22}"
+        for batch in (1, 256):
+            value = results[(name, batch)]
+            row += (f"{value:>12,.0f}{value / results[('keras model.predict', batch)]:>11.1f}"
+                    f"{value / results[('keras model(x)', batch)]:>9.1f}")
+        print(row)
     return 0
 
 

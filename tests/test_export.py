@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import numpy as np
 import pytest
@@ -211,8 +212,11 @@ def test_benchmark_measures_every_format_beside_keras(lenet_run):
     pairs = {(r["format"], r["quantize"]) for r in rows}
     assert {("saved_model", "none"), ("tflite", "none"), ("tflite", "dynamic"), ("tflite", "float16"),
             ("tflite", "int8"), ("onnx", "none")} <= pairs
+    assert rows[0]["speedup_vs_keras_call"] < 1  # a direct call beats predict on one example
     for row in rows:
         assert row["status"] == "ok", row
+        # only the edge TPU file (batch 1 by design) has its examples/s derived from its latency
+        assert row["speedup_vs_keras_call"] > 0 and row.get("throughput_derived", False) == (row.get("target") == "edgetpu")
         assert row["latency_ms"] > 0 and row["throughput"] > 0 and row["size_kb"] > 0
         assert abs(row["accuracy"] - rows[0]["accuracy"]) < 0.01
         assert abs(row["ece"] - rows[0]["ece"]) < 0.01  # each measured in its own runtime
@@ -296,3 +300,27 @@ def test_the_private_converter_switch_zoo_sets_still_exists(keras):
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     assert hasattr(converter, "_experimental_disable_per_channel_quantization_for_dense_layers")
+
+
+def test_contenders_are_timed_in_turn_with_the_same_calls_and_batches_of_the_stated_size():
+    from zoo.benchmarking import interleaved
+
+    calls = []
+
+    def case(name, seconds):
+        def run(x):
+            calls.append((name, len(x)))
+            time.sleep(seconds)
+        return run
+
+    def broken(x):
+        raise RuntimeError("no runtime")
+
+    medians = interleaved({"slow": case("slow", 0.004), "fast": case("fast", 0.001), "broken": broken},
+                          np.zeros((7, 3)), repeats=6, warmup=1)
+    assert isinstance(medians["broken"], RuntimeError)
+    assert 3.5 < medians["slow"] < 40 and 0.9 < medians["fast"] < 20 and medians["slow"] > medians["fast"]
+    assert [name for name, _ in calls].count("slow") == [name for name, _ in calls].count("fast") == 7
+    assert {size for _, size in calls} == {7}  # every call saw the whole batch it was given
+    timed = [name for name, _ in calls[2:]]  # after the warm-up: each round calls every case once
+    assert all(a != b for a, b in zip(timed[::2], timed[1::2]))

@@ -2,8 +2,15 @@
 
 One row per format and quantization (like Ultralytics' benchmark): size,
 accuracy and expected calibration error on the test split measured in the
-artifact's own runtime, batch-1 latency and batched throughput. A format that fails is a row with its error,
-not an abort.
+artifact's own runtime, batch-1 latency and batched throughput. A format that
+fails is a row with its error, not an abort.
+
+The contenders are timed in turn, round after round, with the same number of
+calls each, and the medians compared: latency at batch 1 against both Keras
+`model.predict` (what most scripts call) and a direct `model(x)` call (the
+fastest Keras path); throughput with batches of exactly `batch` examples. A
+static batch-1 artifact (edge TPU) has no batched run: its throughput is
+derived from its latency, and marked `throughput_derived`.
 """
 
 from __future__ import annotations
@@ -23,22 +30,31 @@ STANDARD = (("saved_model", "none"), ("tflite", "none"), ("tflite", "dynamic"), 
 
 def latency_ms_of(fn, x1: np.ndarray, repeats: int) -> float:
     """Median milliseconds of `fn(x1)` over `repeats` calls, after 3 warm-up calls."""
-    for _ in range(3):
-        fn(x1)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn(x1)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1000
+    return interleaved({"fn": fn}, x1, repeats)["fn"]
 
 
-def _throughput(fn, x: np.ndarray, batch: int) -> float:
-    fn(x[:batch])
-    start = time.perf_counter()
-    for i in range(0, len(x), batch):
-        fn(x[i : i + batch])
-    return len(x) / (time.perf_counter() - start)
+def interleaved(cases: dict, x: np.ndarray, repeats: int, warmup: int = 3) -> dict:
+    """Median milliseconds of each `case(x)`, the cases called in turn, round after round, the
+    same number of times each: a machine that slows down for a while slows every case alike.
+    A case that raises is dropped, and its value is the exception."""
+    results: dict = {}
+    alive = dict(cases)
+    for name, fn in list(alive.items()):
+        try:
+            for _ in range(warmup):
+                fn(x)
+        except Exception as exc:  # noqa: BLE001 - measured, not judged: the row shows the error
+            results[name] = exc
+            del alive[name]
+    times = {name: [] for name in alive}
+    for round_ in range(repeats):
+        order = list(alive)
+        for name in order[round_ % max(len(order), 1):] + order[: round_ % max(len(order), 1)]:
+            start = time.perf_counter()
+            alive[name](x)
+            times[name].append(time.perf_counter() - start)
+    results.update({name: statistics.median(values) * 1000 for name, values in times.items()})
+    return results
 
 
 def benchmark(run, *, repeats: int = 50, batch: int = 256, examples: int = 2048, out=None) -> dict:
@@ -77,14 +93,11 @@ def _benchmark(folder: Path, repeats: int, batch: int, examples: int) -> dict:
 
     keras_row = {
         "format": "keras", "quantize": "none", "path": str(folder / runs.MODEL_FILE),
-        "size_kb": size_kb(folder / runs.MODEL_FILE),
-        **quality(job.keras_probs),
-        "latency_ms": latency_ms_of(lambda b: model.predict(b, verbose=0), x[:1], max(5, repeats // 5)),
-        "latency_call_ms": latency_ms_of(lambda b: model(b, training=False), x[:1], repeats),
-        "throughput": _throughput(lambda b: model.predict(b, verbose=0), sample, batch),
-        "status": "ok",
+        "size_kb": size_kb(folder / runs.MODEL_FILE), **quality(job.keras_probs), "status": "ok",
     }
-    measured = [keras_row]
+    measured, latency, throughput = [keras_row], {"keras predict": lambda b: model.predict(b, verbose=0),
+                                                  "keras call": lambda b: model(b, training=False)}, {}
+    throughput["keras predict"] = latency["keras predict"]
     for artifact in known:
         row = {"format": artifact["format"], "quantize": artifact["quantize"], "path": artifact["path"],
                "target": artifact.get("target")}
@@ -93,18 +106,31 @@ def _benchmark(folder: Path, repeats: int, batch: int, examples: int) -> dict:
             runner = load_runner(path)
             row["size_kb"] = size_kb(path)
             row.update(quality(runner(x)))
-            row["latency_ms"] = latency_ms_of(runner.run_batch, x[:1], repeats)
+            latency[row["path"]] = runner.run_batch
             if getattr(runner, "dynamic_batch", True):
-                row["throughput"] = _throughput(runner.run_batch, sample, batch)
-            else:  # a static batch of 1 (edgetpu): its throughput is one example at a time
-                row["throughput"] = 1000 / row["latency_ms"]
+                throughput[row["path"]] = runner.run_batch
             row["status"] = "ok"
         except Exception as exc:
             row["status"] = f"error: {exc}"
         measured.append(row)
+    # every contender in turn, the same number of calls each: batch 1, then batches of exactly `batch`
+    batch = min(batch, len(sample))
+    ms1 = interleaved(latency, x[:1], repeats)
+    ms_batch = interleaved(throughput, sample[:batch], max(5, repeats // 5))
+    keras_row["latency_call_ms"] = ms1.pop("keras call")
+    for row, key in zip(measured, ["keras predict"] + [row["path"] for row in measured[1:]]):
+        value = ms1.get(key)
+        if isinstance(value, Exception):
+            row["status"] = f"error: {value}"
+        elif value is not None:
+            row["latency_ms"] = value
+            row["speedup_vs_keras_predict"] = round(ms1["keras predict"] / value, 1)
+            row["speedup_vs_keras_call"] = round(keras_row["latency_call_ms"] / value, 1)
+        if isinstance(ms_batch.get(key), float):
+            row["throughput"] = batch / (ms_batch[key] / 1000)
+        elif "latency_ms" in row:  # a static batch of 1 (edgetpu): one example at a time, derived
+            row["throughput"], row["throughput_derived"] = 1000 / row["latency_ms"], True
     for row in measured:
-        if row.get("latency_ms"):
-            row["speedup_vs_keras_predict"] = round(keras_row["latency_ms"] / row["latency_ms"], 1)
         for key in ("latency_ms", "latency_call_ms"):
             if key in row:
                 row[key] = round(row[key], 4)
@@ -112,5 +138,5 @@ def _benchmark(folder: Path, repeats: int, batch: int, examples: int) -> dict:
             row["throughput"] = round(row["throughput"], 1)
     return {
         "run": card["run"], "model": card["model"], "examples": int(len(y)),
-        "batch": batch, "repeats": repeats, "rows": measured + rows,
+        "batch": batch, "repeats": repeats, "throughput_repeats": max(5, repeats // 5), "rows": measured + rows,
     }
