@@ -1,4 +1,4 @@
-"""Wall time of `zoo --help` (goal: <= 0.5 s), beside a bare `python -c pass` and `import tensorflow`.
+"""Wall time of `zoo --help` and `zoo list` (goal: <= 0.5 s each), beside a bare `python -c pass` and `import tensorflow`.
 
     python benchmarks/cli_startup.py [--repeat 7]
 
@@ -19,6 +19,7 @@ CASES = {
     "python -c pass": [sys.executable, "-c", "pass"],
     "zoo --help": [sys.executable, "-m", "zoo.cli", "--help"],
     "zoo summary --help": [sys.executable, "-m", "zoo.cli", "summary", "--help"],
+    "zoo list": [sys.executable, "-m", "zoo.cli", "list"],
     "import tensorflow": [sys.executable, "-c", "import tensorflow"],
 }
 GOAL_S = 0.5
@@ -40,11 +41,12 @@ def main() -> int:
     for name, values in times.items():
         median = statistics.median(values)
         print(f"{name:<22}{median:>10.3f}{median / base:>10.1f}")
-    help_s = statistics.median(times["zoo --help"])
-    verdict = "meets" if help_s <= GOAL_S else "misses"
-    print(f"zoo --help {verdict} the {GOAL_S} s goal ({help_s:.3f} s); "
-          f"{statistics.median(times['import tensorflow']) / help_s:.0f}x faster than importing TensorFlow")
-    return 0 if help_s <= GOAL_S else 1
+    help_s, list_s = statistics.median(times["zoo --help"]), statistics.median(times["zoo list"])
+    for name, seconds in (("zoo --help", help_s), ("zoo list", list_s)):
+        verdict = "meets" if seconds <= GOAL_S else "misses"
+        print(f"{name} {verdict} the {GOAL_S} s goal ({seconds:.3f} s); "
+              f"{statistics.median(times['import tensorflow']) / seconds:.0f}x faster than importing TensorFlow")
+    return 0 if max(help_s, list_s) <= GOAL_S else 1
 
 
 if __name__ == "__main__":

@@ -178,3 +178,22 @@ def test_names_are_normalised():
 def test_registering_a_name_twice_is_refused():
     with pytest.raises(ValueError, match="registered twice"):
         zoo.register_model("lenet", task="image", reference="x")(lambda: None)
+
+
+@pytest.mark.parametrize("name", zoo.list_models())
+def test_the_registry_counts_are_those_of_the_built_model(name, registry_model):
+    """`zoo list` reads these instead of building every model (image_cnn holds 85M weights)."""
+    report = zoo.summarize(registry_model(name))
+    counts = zoo.get_entry(name).counts
+    assert (tuple(counts["input_shape"]), counts["params"], counts["macs"]) == \
+        (tuple(report.input_shape), report.params, report.macs)
+
+
+def test_zoo_list_builds_nothing_and_imports_no_tensorflow():
+    import subprocess
+    import sys
+
+    code = ("import sys; from zoo.summary import model_table; rows = model_table(); "
+            "print(len(rows), 'tensorflow' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["5", "False"]

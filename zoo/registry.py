@@ -26,6 +26,9 @@ class ModelEntry:
     aliases: tuple[str, ...] = ()
     minimums: dict[str, float] = field(default_factory=dict)  # smallest allowed value per argument
     recipe: dict[str, Any] = field(default_factory=dict)  # training defaults: epochs, batch_size, lr...
+    # the default build's input_shape, params and MACs, so that `zoo list` answers without building
+    # (image_cnn alone holds 85M weights); tests/test_models.py checks them against the built models
+    counts: dict[str, Any] | None = None
 
     @property
     def defaults(self) -> dict[str, Any]:
@@ -87,15 +90,19 @@ def register_model(
     aliases: tuple[str, ...] = (),
     minimums: dict[str, float] | None = None,
     recipe: dict[str, Any] | None = None,
+    counts: dict[str, Any] | None = None,
 ):
-    """Decorator: add a builder function to the registry under `name` (and `aliases`)."""
+    """Decorator: add a builder function to the registry under `name` (and `aliases`).
+
+    `counts` ({"input_shape", "params", "macs"} of the default build) lets `zoo list` answer
+    without building the model; without it the model is built and summarized."""
 
     def wrap(builder):
         for key in (name, *aliases):
             if key in _MODELS or key in _ALIASES:
                 raise ValueError(f"model name {key!r} is registered twice")
         _MODELS[name] = ModelEntry(
-            name, builder, task, reference, dataset, tuple(aliases), minimums or {}, recipe or {}
+            name, builder, task, reference, dataset, tuple(aliases), minimums or {}, recipe or {}, counts
         )
         _ALIASES.update({alias: name for alias in aliases})
         return builder

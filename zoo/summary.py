@@ -91,8 +91,7 @@ class ModelSummary:
 
     @property
     def weights_kb(self) -> dict[str, float]:
-        """Weight storage at float32 (4 bytes) and int8 (1 byte) per parameter, in KB."""
-        return {"float32": round(self.params * 4 / 1024, 1), "int8": round(self.params / 1024, 1)}
+        return weights_kb(self.params)
 
     @property
     def largest_activation(self) -> dict | None:
@@ -358,6 +357,11 @@ def summarize(model) -> ModelSummary:
     )
 
 
+def weights_kb(params: int) -> dict[str, float]:
+    """Weight storage at float32 (4 bytes) and int8 (1 byte) per parameter, in KB."""
+    return {"float32": round(params * 4 / 1024, 1), "int8": round(params / 1024, 1)}
+
+
 def model_table(pattern: str = "*") -> list[dict[str, Any]]:
     """One row per registry model matching `pattern`, built with its defaults: the data of `zoo list`."""
     from zoo.registry import create_model, get_entry, list_models
@@ -365,16 +369,19 @@ def model_table(pattern: str = "*") -> list[dict[str, Any]]:
     rows = []
     for name in list_models(pattern):
         entry = get_entry(name)
-        report = summarize(create_model(name))
+        counts = entry.counts
+        if counts is None:  # a model registered without its counts: build it and count
+            report = summarize(create_model(name))
+            counts = {"input_shape": report.input_shape, "params": report.params, "macs": report.macs}
         rows.append({
             "name": name,
             "aliases": list(entry.aliases),
             "task": entry.task,
-            "input_shape": report.input_shape,
+            "input_shape": list(counts["input_shape"]),
             "num_classes": entry.defaults.get("num_classes"),
-            "params": report.params,
-            "macs": report.macs,
-            "weights_kb": report.weights_kb,
+            "params": counts["params"],
+            "macs": counts["macs"],
+            "weights_kb": weights_kb(counts["params"]),
             "dataset": entry.dataset,
             "reference": entry.reference,
         })
