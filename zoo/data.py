@@ -448,6 +448,8 @@ def load_dataset(
         dataset = load_mnist() if spec_str.lower() == "mnist" else load_imdb(seed=seed)
     else:
         path = Path(spec_str)
+        if not path.exists() and os.sep not in spec_str and data_dir() is not None and (data_dir() / spec_str).exists():
+            path = data_dir() / spec_str  # a dataset folder by its name, as $ZOO_DATA_DIR holds it (bbc-news)
         if not path.exists():
             raise DataError(f"--data {spec_str}: no such file or folder, and not a dataset name ({', '.join(NAMED)})")
         if path.is_file() and path.suffix.lower() in (".csv", ".tsv", ".txt"):
