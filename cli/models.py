@@ -13,9 +13,10 @@ from .app import axes, console, count, echo_json, main, shape, table
 def list_cmd(pattern: str, as_json: bool):
     """List the models whose name matches PATTERN (shell wildcards, e.g. 'mnist*').
 
-    Each row: name, task, input shape, classes, parameters, MACs and the paper
-    or tutorial the model reproduces. A pattern that matches nothing prints an
-    empty table.
+    Each row: name, task, input shape, classes, parameters, MACs, the paper
+    or tutorial the model reproduces, and its pretrained weights (MODEL.TAG,
+    usable wherever a run is: zoo predict lenet5.mnist photo.png). A pattern
+    that matches nothing prints an empty table.
     """
     from zoo.summary import model_table
 
@@ -29,7 +30,8 @@ def list_cmd(pattern: str, as_json: bool):
 def _print_models(rows, *, title: str, sizes: bool = False) -> None:
     columns = [("name", "left"), ("task", "left"), ("input", "left"), ("classes", "right"),
                ("params", "right"), ("MACs", "right")]
-    columns += [("fp32 KB", "right"), ("int8 KB", "right")] if sizes else [("reference", "left")]
+    columns += [("fp32 KB", "right"), ("int8 KB", "right")] if sizes else [("reference", "left"),
+                                                                          ("pretrained (test accuracy)", "left")]
     made = table(title, columns)
     for row in rows:
         name = row["name"] + (f" ({', '.join(row['aliases'])})" if row["aliases"] else "")
@@ -38,7 +40,8 @@ def _print_models(rows, *, title: str, sizes: bool = False) -> None:
         if sizes:
             cells += [f"{row['weights_kb']['float32']:,.1f}", f"{row['weights_kb']['int8']:,.1f}"]
         else:
-            cells.append(row["reference"])
+            cells += [row["reference"], ", ".join(f"{p['name']} {p['test_accuracy']:.2%}" for p in row["pretrained"])
+                      or "-"]
         made.add_row(*cells)
     console().print(made)
 

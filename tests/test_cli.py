@@ -48,6 +48,7 @@ def test_list_json_has_one_row_per_model(runner):
     rows = json.loads(result.stdout)
     assert [row["name"] for row in rows] == ["image_cnn", "lenet5", "mnist_cnn", "mnist_cnn_dropout", "text_cnn"]
     lenet = rows[1]
+    assert [(p["name"], p["tag"], p["dataset"]) for p in lenet.pop("pretrained")] == [("lenet5.mnist", "mnist", "mnist")]
     assert lenet == {
         "name": "lenet5", "aliases": ["lenet"], "task": "image", "input_shape": [28, 28, 1],
         "num_classes": 10, "params": 61_706, "macs": 416_520,

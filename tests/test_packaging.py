@@ -65,6 +65,12 @@ def test_the_wheel_holds_the_command_line_as_zoo_cli(sources, tmp_path):
     assert {f"zoo/cli/{m}" for m in modules} <= names
     assert not [n for n in names if n.startswith("cli/")], "a generic top-level 'cli' package would collide"
     assert "zoo/cli.py" not in names
+    # the pretrained weights, with their cards (and the text model's vocabulary), and within budget
+    for name in ("lenet5.mnist", "mnist_cnn.mnist", "mnist_cnn_dropout.mnist", "text_cnn.bbc_news"):
+        assert {f"zoo/weights/{name}.weights.h5", f"zoo/weights/{name}.json"} <= names, name
+    assert "zoo/weights/text_cnn.bbc_news.vocab.txt" in names
+    added = sum(info.file_size for info in zipfile.ZipFile(wheel).infolist() if info.filename.startswith("zoo/weights/"))
+    assert added <= 12 * 1024 * 1024
 
     site = tmp_path / "site"
     _pip("install", "--no-deps", "--target", str(site), str(wheel))
@@ -77,6 +83,7 @@ def test_the_wheel_holds_the_command_line_as_zoo_cli(sources, tmp_path):
     listed = _run_installed(site, elsewhere, "list", "lenet*", "--json")
     assert listed.returncode == 0, listed.stderr
     assert [row["name"] for row in json.loads(listed.stdout)] == ["lenet5"]
+    assert [p["name"] for p in json.loads(listed.stdout)[0]["pretrained"]] == ["lenet5.mnist"]
 
 
 def test_an_editable_install_reads_cli_from_the_checkout(sources, tmp_path):

@@ -41,11 +41,15 @@ _LAZY = {
 }
 
 
+_MODULES = ("pretrained", "calibration", "digits")  # zoo.pretrained.resolve(...) without an import of its own
+
+
 def __getattr__(name):  # PEP 562: heavy parts of the API load on first use
-    if name in _LAZY:
+    if name in _LAZY or name in _MODULES:
         import importlib
 
-        return getattr(importlib.import_module(_LAZY[name]), name)
+        module = importlib.import_module(_LAZY.get(name, f"zoo.{name}"))
+        return module if name in _MODULES else getattr(module, name)
     raise AttributeError(f"module 'zoo' has no attribute {name!r}")
 
 

@@ -114,15 +114,21 @@ def _load_builtin() -> None:
     import zoo.models  # noqa: F401  (registers the built-in models)
 
 
-def list_models(pattern: str = "*") -> list[str]:
-    """Registered model names matching a shell-style wildcard (an alias matches its model)."""
+def list_models(pattern: str = "*", *, pretrained: bool = False) -> list[str]:
+    """Registered model names matching a shell-style wildcard (an alias matches its model);
+    `pretrained=True`: only those that ship trained weights (zoo.pretrained)."""
     _load_builtin()
     pattern = pattern.lower()
-    return sorted(
+    names = sorted(
         name
         for name, entry in _MODELS.items()
         if any(fnmatch.fnmatchcase(key, pattern) for key in (name, *entry.aliases))
     )
+    if pretrained:
+        from zoo.pretrained import shipped
+
+        names = [name for name in names if shipped(name)]
+    return names
 
 
 def get_entry(name: str) -> ModelEntry:
@@ -142,18 +148,27 @@ def get_entry(name: str) -> ModelEntry:
     )
 
 
-def create_model(name: str, **overrides: Any):
-    """Build a fresh, untrained `keras.Model` from the registry.
+def create_model(name: str, weights: str | None = None, **overrides: Any):
+    """Build a `keras.Model` from the registry: fresh and untrained, or with shipped weights.
 
     Args:
         name: a registry name or alias (`"lenet"`, `"mnist_cnn"`...).
+        weights: None for an untrained model, or a pretrained tag (`"mnist"`), as in
+            keras.applications; its card, labels and preprocessing are
+            `zoo.pretrained.resolve(name, weights).card`.
         **overrides: keyword arguments of the model's builder (`num_classes=`,
             `input_shape=`...), checked before anything is built.
 
     Raises:
         UnknownModelError: no such model.
-        ConfigError: an unknown keyword, a wrong type, a size out of range, or
-            an input too small for the layer stack.
+        ConfigError: an unknown keyword, a wrong type, a size out of range, an
+            input too small for the layer stack, an unknown weights tag, or an
+            argument the weights cannot take.
     """
     entry = get_entry(name)
+    if weights is not None:
+        from zoo import pretrained
+
+        entry.validate(overrides)
+        return pretrained.build(pretrained.resolve(entry.name, weights), overrides)
     return entry.builder(**entry.validate(overrides))

@@ -81,6 +81,11 @@ def find_run(target: str | os.PathLike, out: str | os.PathLike | None = None) ->
         folder = run_dir(str(target), out)
         if (folder / CARD_FILE).is_file():
             return folder
+        from zoo import pretrained
+
+        weights = pretrained.find(str(target))
+        if weights is not None:  # lenet5.mnist: the shipped weights, as a run folder
+            return pretrained.as_run(weights, output_root(out))
         from zoo import locks
 
         holder = locks.holder(folder.parent, folder.name)
@@ -192,9 +197,14 @@ def resolve_model(target: str, *, out: str | os.PathLike | None = None):
     """A model from a path (`.keras` file or run folder), a registry name, or a run name, in that order."""
     from zoo.registry import create_model, get_entry
 
+    from zoo import pretrained
+
     path = Path(target)
     if path.suffix == ".keras" or os.sep in target or path.is_dir():
         return load_model(path)
+    weights = pretrained.find(target)
+    if weights is not None:
+        return pretrained.build(weights, {})
     try:
         entry = get_entry(target)
     except UnknownModelError as exc:

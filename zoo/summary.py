@@ -364,6 +364,7 @@ def weights_kb(params: int) -> dict[str, float]:
 
 def model_table(pattern: str = "*") -> list[dict[str, Any]]:
     """One row per registry model matching `pattern`, built with its defaults: the data of `zoo list`."""
+    from zoo.pretrained import shipped
     from zoo.registry import create_model, get_entry, list_models
 
     rows = []
@@ -384,5 +385,13 @@ def model_table(pattern: str = "*") -> list[dict[str, Any]]:
             "weights_kb": weights_kb(counts["params"]),
             "dataset": entry.dataset,
             "reference": entry.reference,
+            "pretrained": [_pretrained_row(weights) for weights in shipped(name)],
         })
     return rows
+
+
+def _pretrained_row(weights) -> dict:
+    card = weights.card
+    return {"name": weights.name, "tag": weights.tag, "dataset": card["dataset"]["spec"],
+            "test_accuracy": card["metrics"]["test_accuracy"], "test_ece": card["metrics"]["test_ece"],
+            "kb": round(weights.weights_file.stat().st_size / 1024, 1)}

@@ -116,6 +116,10 @@ def _choose_name(config: TrainConfig, model_name: str, root: Path, taken=frozens
         runs.run_dir(config.name, root)  # validates
         if config.name.endswith(PARTIAL):
             raise ConfigError(f"invalid run name {config.name!r}: it may not end in '{PARTIAL}'")
+        from zoo import pretrained
+
+        if pretrained.find(config.name) is not None:
+            raise ConfigError(f"'{config.name}' names a pretrained model; choose another --name")
         return config.name
     if config.resume:
         partials = sorted(root.glob(f"{model_name}*{PARTIAL}"), key=lambda p: p.stat().st_mtime)

@@ -1,0 +1,187 @@
+"""Pretrained, calibrated weights that ship in the package, named `MODEL.TAG` (timm's form).
+
+    zoo.create_model("lenet5", weights="mnist")   # keras.applications' form: the trained model
+    zoo predict lenet5.mnist photo.png             # wherever a run is accepted
+
+Each tag is the default recipe of `zoo train` with seed 0 on one dataset, rebuilt by one
+command, `python -m zoo.pretrained --data ../shared/data`. The package holds, in
+`zoo/weights/`, only the weights (`MODEL.TAG.weights.h5`, no code, nothing unpickled), the
+run's card (`MODEL.TAG.json`: metrics, recipe, seed, dataset, versions, the command) and,
+for text, the vocabulary. Wherever a run is accepted, `MODEL.TAG` names one: the first
+command that needs it as a run writes it into the output folder (model.keras built from the
+weights, the card, the vocabulary), where `zoo export` then writes its `export/` as for any run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from zoo.errors import ConfigError, DamagedFileError
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+# model -> tag -> the dataset it is trained on (a name that --data and $ZOO_DATA_DIR resolve)
+TAGS = {
+    "lenet5": {"mnist": "mnist"},
+    "mnist_cnn": {"mnist": "mnist"},
+    "mnist_cnn_dropout": {"mnist": "mnist"},
+    "text_cnn": {"bbc_news": "bbc-news"},
+}
+REBUILD = "python -m zoo.pretrained --data ../shared/data"
+
+
+@dataclass(frozen=True)
+class Weights:
+    model: str
+    tag: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.model}.{self.tag}"
+
+    @property
+    def weights_file(self) -> Path:
+        return WEIGHTS_DIR / f"{self.name}.weights.h5"
+
+    @property
+    def card_file(self) -> Path:
+        return WEIGHTS_DIR / f"{self.name}.json"
+
+    @property
+    def vocab_file(self) -> Path:
+        return WEIGHTS_DIR / f"{self.name}.vocab.txt"
+
+    @property
+    def card(self) -> dict:
+        from zoo import runs
+
+        return runs.read_json(self.card_file, "reinstall zoo, or rebuild it: " + REBUILD,
+                              required=runs.CARD_KEYS + ("model_args",))
+
+
+def shipped(model: str | None = None) -> list[Weights]:
+    """The weights in the package (of one model, or all)."""
+    return [Weights(m, tag) for m, tags in sorted(TAGS.items()) if model in (None, m) for tag in sorted(tags)
+            if Weights(m, tag).weights_file.is_file()]
+
+
+def find(name: str) -> Weights | None:
+    """The shipped weights a `MODEL.TAG` name means (an alias of the model works), else None."""
+    from zoo.errors import UnknownModelError
+    from zoo.registry import get_entry
+
+    model, _, tag = str(name).rpartition(".")
+    if not model or os.sep in str(name):
+        return None
+    try:
+        model = get_entry(model).name
+    except UnknownModelError:
+        return None
+    weights = Weights(model, tag)
+    return weights if weights in shipped(model) else None
+
+
+def resolve(model: str, tag: str) -> Weights:
+    """The weights `tag` of `model`; an unknown tag lists the ones there are."""
+    from zoo.registry import get_entry
+
+    model = get_entry(model).name
+    weights = Weights(model, tag)
+    if weights not in shipped(model):
+        there = ", ".join(w.tag for w in shipped(model)) or "none"
+        raise ConfigError(f"{model} has no pretrained weights '{tag}'; it has: {there}")
+    return weights
+
+
+def build(weights: Weights, overrides: dict):
+    """The trained Keras model: the registry model with the card's arguments, and the weights."""
+    from zoo.registry import create_model
+
+    card = weights.card
+    for key, value in overrides.items():
+        if card["model_args"].get(key) != (list(value) if isinstance(value, tuple) else value):
+            raise ConfigError(f"{weights.name} was trained with {key}={card['model_args'].get(key)!r}; "
+                              f"{key}={value!r} cannot take its weights (drop weights= to build it untrained)")
+    model = create_model(weights.model, **card["model_args"])
+    try:
+        model.load_weights(weights.weights_file)
+    except Exception as exc:  # h5py and Keras raise many types for a bad file
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DamagedFileError(f"{weights.weights_file} is damaged ({reason}); reinstall zoo, or rebuild it: "
+                               f"{REBUILD}") from None
+    return model
+
+
+def as_run(weights: Weights, root: Path) -> Path:
+    """The pretrained model as a run folder under `root` (written once, atomically, under its lock)."""
+    from zoo import locks, runs
+    from zoo.preprocess import VOCAB_FILE
+
+    final = Path(root) / weights.name
+    if (final / runs.CARD_FILE).is_file():
+        return final
+    with locks.hold(root, weights.name, locks.EXPORT):
+        if (final / runs.CARD_FILE).is_file():  # another process wrote it meanwhile
+            return final
+        staging = Path(root) / f".{weights.name}.unpacking-{os.getpid()}"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        try:
+            build(weights, {}).save(staging / runs.MODEL_FILE)
+            if weights.vocab_file.is_file():
+                shutil.copy(weights.vocab_file, staging / VOCAB_FILE)
+            (staging / runs.CARD_FILE).write_text(json.dumps(weights.card, indent=2) + "\n")
+            runs.publish(staging, final)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return final
+
+
+def rebuild(data_dir: str, out: Path = WEIGHTS_DIR) -> list[dict]:
+    """Train every tag with the default recipe and seed 0, and write its weights, card and vocabulary."""
+    import tempfile
+
+    from zoo.training import train
+
+    made = []
+    for model, tags in sorted(TAGS.items()):
+        for tag, dataset in tags.items():
+            weights = Weights(model, tag)
+            with tempfile.TemporaryDirectory() as tmp:
+                data = dataset if dataset == "mnist" else str(Path(data_dir) / dataset)
+                run = train(model, data=data, seed=0, name=f"{model}-{tag}", out=tmp, verbose=0)
+                card = dict(run.card, run=weights.name)
+                card["dataset"] = {**card["dataset"], "spec": dataset}  # found as usual: --data, $ZOO_DATA_DIR
+                card["weights"] = {"name": weights.name, "tag": tag, "file": weights.weights_file.name,
+                                   "recipe": f"zoo train {model} --seed 0 (default recipe) on {dataset}",
+                                   "rebuild": REBUILD}
+                out.mkdir(parents=True, exist_ok=True)
+                run.load_model().save_weights(out / weights.weights_file.name)
+                if (run.path / "vocab.txt").is_file():
+                    shutil.copy(run.path / "vocab.txt", out / weights.vocab_file.name)
+                (out / weights.card_file.name).write_text(json.dumps(card, indent=2) + "\n")
+                made.append({"name": weights.name, "test_accuracy": card["metrics"]["test_accuracy"],
+                             "test_ece": card["metrics"]["test_ece"],
+                             "kb": round((out / weights.weights_file.name).stat().st_size / 1024, 1)})
+    return made
+
+
+def main() -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Rebuild every shipped weight file from the data.")
+    parser.add_argument("--data", default=os.environ.get("ZOO_DATA_DIR", "../shared/data"),
+                        help="the folder that holds mnist/ and bbc-news/")
+    args = parser.parse_args()
+    os.environ["ZOO_DATA_DIR"] = args.data
+    for row in rebuild(args.data):
+        print(f"{row['name']:<26} test accuracy {row['test_accuracy']:.2%}  ECE {row['test_ece']:.2%}  "
+              f"{row['kb']:,.1f} KB")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
