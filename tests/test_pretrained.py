@@ -102,3 +102,34 @@ def test_predict_and_export_take_the_pretrained_name(zoo_home, tmp_path):
     assert (zoo_home / "lenet5.mnist" / "export" / "model_int8_edgetpu.tflite").is_file()
     listed = json.loads(CliRunner().invoke(main, ["list", "lenet*", "--json"]).stdout)
     assert [p["name"] for p in listed[0]["pretrained"]] == ["lenet5.mnist"]
+
+
+@pytest.mark.parametrize("name", pretrained.QUICK)
+def test_the_shipped_tflite_is_the_shipped_weights(name, keras):
+    """The quick path of zoo predict: LiteRT on the packaged float32 file, the same answers as
+    Keras on the packaged weights (the export's own thresholds: 99.9% top-1, 1e-4)."""
+    from zoo.data import load_dataset
+    from zoo.runtime import load_runner
+
+    weights = pretrained.find(name)
+    x = load_dataset("mnist", kind="image").x_test[:2000].astype(np.float32) / 255
+    keras_probs = zoo.create_model(weights.model, weights=weights.tag).predict(x, verbose=0)
+    litert_probs = load_runner(weights.tflite_file)(x)
+    assert (keras_probs.argmax(1) == litert_probs.argmax(1)).mean() >= 0.999
+    assert np.abs(keras_probs - litert_probs).max() <= 1e-4
+
+
+def test_predict_with_a_pretrained_name_imports_no_tensorflow(tmp_path):
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    image = np.zeros((28, 28), np.uint8)
+    image[4:24, 13:15] = 255  # a one
+    Image.fromarray(image).save(tmp_path / "one.png")
+    code = ("import sys; from zoo.prediction import predict; (r,) = predict('lenet5.mnist', ['one.png'], top_k=1); "
+            "print(r['predictions'][0]['label'], 'tensorflow' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, check=True)
+    assert out.stdout.split() == ["1", "False"]
+    assert not (tmp_path / "saved_models").exists()  # nothing written for a prediction

@@ -23,16 +23,19 @@ KNOWN_WORDS_WARNING = 0.5
 
 def resolve_artifact(target: str | os.PathLike, out=None) -> Path:
     """An artifact path as it is, or a run name: the run folder (its model.keras and card)."""
+    from zoo import pretrained
+
     path = Path(target)
     if path.exists():
         return path
+    weights = pretrained.find(str(target))
+    if weights is not None and weights.tflite_file.is_file():
+        return weights.tflite_file  # verified float32 LiteRT, beside its sidecar: no TensorFlow to import
     if os.sep not in str(target) and not path.is_absolute():
         try:
             folder = runs.run_dir(str(target), out)
         except ConfigError:
             folder = None  # not a valid run name either
-        from zoo import pretrained
-
         if folder is not None and (folder.exists() or folder.with_name(folder.name + ".partial").exists()
                                    or pretrained.find(str(target)) is not None):
             return runs.find_run(target, out)  # its errors say what is wrong with that run
