@@ -84,6 +84,16 @@ def test_the_wheel_holds_the_command_line_as_zoo_cli(sources, tmp_path):
     assert listed.returncode == 0, listed.stderr
     assert [row["name"] for row in json.loads(listed.stdout)] == ["lenet5"]
     assert [p["name"] for p in json.loads(listed.stdout)[0]["pretrained"]] == ["lenet5.mnist"]
+    # from the install alone, with no dataset and no training: a digit read by the pretrained LeNet-5
+    import numpy as np
+    from PIL import Image
+
+    page = np.full((160, 120), 225, np.uint8)
+    page[40:120, 55:63] = 30  # a one, written in dark ink
+    Image.fromarray(page).save(elsewhere / "one.png")
+    predicted = _run_installed(site, elsewhere, "predict", "lenet5.mnist", "one.png", "--json")
+    assert predicted.returncode == 0, predicted.stderr
+    assert json.loads(predicted.stdout)[0]["predictions"][0]["label"] == "1"
 
 
 def test_an_editable_install_reads_cli_from_the_checkout(sources, tmp_path):
