@@ -18,6 +18,8 @@ from zoo.errors import ConfigError, DamagedFileError, ModelLoadError, UnknownMod
 
 MODEL_FILE = "model.keras"
 CARD_FILE = "card.json"
+CONFIG_FILE = "train_config.json"  # in a .partial folder: what --resume continues with
+CHECKPOINTS = "checkpoints"  # in a .partial folder: the epoch state and the best weights
 _RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
@@ -117,6 +119,14 @@ def publish(staging: Path, final: Path) -> Path:
     return final
 
 
+def drop_resume_state(folder: Path) -> Path:
+    """Remove what only --resume needed from a published run: until the run is in place, the
+    epoch state and the options are all that a crash would leave to continue from."""
+    shutil.rmtree(folder / CHECKPOINTS, ignore_errors=True)
+    (folder / CONFIG_FILE).unlink(missing_ok=True)
+    return folder
+
+
 def repair_swaps(root: Path) -> list[str]:
     """Finish or roll back each replacement of a run that a killed process left half done; say which.
 
@@ -142,9 +152,7 @@ def repair_swaps(root: Path) -> list[str]:
                     shutil.rmtree(old, ignore_errors=True)
                     continue
                 if (partial / CARD_FILE).is_file() and (partial / MODEL_FILE).is_file():
-                    os.replace(partial, final)
-                    shutil.rmtree(final / "checkpoints", ignore_errors=True)
-                    (final / "train_config.json").unlink(missing_ok=True)
+                    drop_resume_state(publish(partial, final))
                     shutil.rmtree(old, ignore_errors=True)
                     said.append(f"run '{name}' was being replaced when its process stopped; finished the swap: "
                                 "the new run is in place")

@@ -29,7 +29,7 @@ from zoo.errors import ConfigError, DamagedFileError, Interrupted, ZooError, Zoo
 from zoo.registry import get_entry
 
 PARTIAL = ".partial"
-CONFIG_FILE = "train_config.json"  # in the .partial folder: what --resume continues with
+CONFIG_FILE = runs.CONFIG_FILE  # in the .partial folder: what --resume continues with
 BEST = "best.weights.h5"  # in checkpoints/: the weights of the best epoch so far
 WORKERS = ".workers"  # under the output folder: the resume state of the non-chief workers of a cluster
 # what --resume takes from today's command line rather than from the interrupted run
@@ -633,11 +633,8 @@ def _write_run(folder: Path, final: Path, keras_model, prep, card: dict, rows, m
     plot_confusion(metrics["confusion_matrix"], dataset.labels, folder / "confusion.png",
                    title=f"{final.name}: test accuracy {metrics['test_accuracy']:.2%}")
     plot_reliability(diagrams, folder / "calibration.png", title=f"{final.name}: reliability on the test split")
-    published = progress["published"] = runs.publish(folder, final)
-    # only now: until the run is in place, --resume needs the epoch state and the options
-    shutil.rmtree(published / "checkpoints", ignore_errors=True)
-    (published / CONFIG_FILE).unlink(missing_ok=True)
-    return published
+    progress["published"] = runs.publish(folder, final)
+    return runs.drop_resume_state(progress["published"])
 
 
 def _tty() -> bool:
