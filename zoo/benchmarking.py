@@ -28,11 +28,6 @@ STANDARD = (("saved_model", "none"), ("tflite", "none"), ("tflite", "dynamic"), 
             ("tflite", "int8"), ("onnx", "none"))
 
 
-def latency_ms_of(fn, x1: np.ndarray, repeats: int) -> float:
-    """Median milliseconds of `fn(x1)` over `repeats` calls, after 3 warm-up calls."""
-    return interleaved({"fn": fn}, x1, repeats)["fn"]
-
-
 def interleaved(cases: dict, x: np.ndarray, repeats: int, warmup: int = 3) -> dict:
     """Median milliseconds of each `case(x)`, the cases called in turn, round after round, the
     same number of times each: a machine that slows down for a while slows every case alike.
