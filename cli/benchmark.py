@@ -14,8 +14,9 @@ def benchmark_cmd(run, as_json):
     """Size, accuracy, latency and throughput of every export of RUN beside the Keras model.
 
     Exports the standard set first where it is missing (SavedModel, TFLite
-    float32 / dynamic / float16 / int8, ONNX). Latency is the median of
-    batch-1 calls; throughput uses batches of 256.
+    float32 / dynamic / float16 / int8, ONNX, and the micro build in TFLite
+    Micro). Latency is the median of batch-1 calls; throughput uses batches
+    of 256.
     """
     from zoo.benchmarking import benchmark
 
@@ -31,6 +32,8 @@ def benchmark_cmd(run, as_json):
     )
     for row in report["rows"]:
         fmt = row["format"] + ("/edgetpu" if row.get("target") == "edgetpu" else "")
+        if "arena_kb" in row:
+            fmt += f" (TFLM, arena {row['arena_kb']:,.1f} KB)"
         grid.add_row(
             fmt, row["quantize"], f"{row['size_kb']:,.1f}" if "size_kb" in row else "-",
             f"{row['accuracy']:.2%}" if "accuracy" in row else "-",
@@ -48,3 +51,6 @@ def benchmark_cmd(run, as_json):
                     f"with the others, {report['repeats']} calls each (medians); examples/s uses batches of "
                     f"exactly {report['batch']}; (derived): a batch-1 artifact's 1000 / latency.",
                     highlight=False)
+    if any("arena_kb" in row for row in report["rows"]):
+        console().print("micro (TFLM): TFLite Micro's reference kernels on this host CPU, not on a "
+                        "microcontroller; the arena is the RAM it needs there, measured.", highlight=False)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from zoo.micro import BOARDS
+
 from .app import console, main, table
 
 
@@ -13,12 +15,18 @@ from .app import console, main, table
               help="Artifact format (default: tflite, or the target's formats).")
 @click.option("--quantize", type=click.Choice(["none", "dynamic", "float16", "int8"]),
               help="TFLite quantization (default: none, or the target's).")
-@click.option("--target", type=click.Choice(["cpu", "gpu", "edgetpu"]),
+@click.option("--target", type=click.Choice(["cpu", "gpu", "edgetpu", "micro"]),
               help="cpu: float32 + dynamic TFLite; gpu: SavedModel + float16 TFLite + ONNX; "
-                   "edgetpu: full-integer int8 TFLite, builtin ops, batch 1, uint8 I/O.")
+                   "edgetpu: full-integer int8 TFLite, builtin ops, batch 1, uint8 I/O; "
+                   "micro: full-integer int8, batch 1, int8 I/O, run in TFLite Micro, with C++ source.")
 @click.option("--calibration-samples", type=click.IntRange(min=1), default=500, show_default=True,
               help="Training examples that calibrate int8 quantization.")
-def export_cmd(run, format_, quantize, target, calibration_samples):
+@click.option("--board", metavar="NAME",
+              help=f"micro: the board whose flash and RAM the model must fit: {', '.join(BOARDS)} "
+                   "(default: the largest of them).")
+@click.option("--flash-kb", type=float, metavar="KB", help="micro: any other board's flash, with --ram-kb.")
+@click.option("--ram-kb", type=float, metavar="KB", help="micro: any other board's RAM, with --flash-kb.")
+def export_cmd(run, format_, quantize, target, calibration_samples, board, flash_kb, ram_kb):
     """Export a run and verify every artifact in its own runtime against the Keras model.
 
     RUN is a run name or folder. Artifacts and export.json (the parity
@@ -31,11 +39,12 @@ def export_cmd(run, format_, quantize, target, calibration_samples):
       zoo export lenet5 --quantize int8
       zoo export lenet5 --target edgetpu
       zoo export lenet5 --format all
+      zoo export lenet5 --target micro --board nano33ble
     """
     from zoo.exporter import export
 
     reports = export(run, format=format_, quantize=quantize, target=target,
-                     calibration_samples=calibration_samples)
+                     calibration_samples=calibration_samples, board=board, flash_kb=flash_kb, ram_kb=ram_kb)
     grid = table(
         "export (parity with Keras on the test split)",
         [("format", "left"), ("quantize", "left"), ("size KB", "right"), ("accuracy", "right"),
@@ -47,3 +56,10 @@ def export_cmd(run, format_, quantize, target, calibration_samples):
                       f"{r['keras_accuracy']:.2%}", f"{r['top1_agreement']:.2%}", f"{r['max_abs_diff']:.1e}",
                       f"{r['seconds']:.1f}", r["path"])
     console().print(grid)
+    for r in reports:
+        if "micro" in r:
+            m = r["micro"]
+            console().print(
+                f"micro: flash {m['flash_kb']:,.1f} of {m['flash_kb_available']:,g} KB, RAM (tensor arena, measured in "
+                f"TFLite Micro) {m['ram_kb']:,.1f} of {m['ram_kb_available']:,g} KB on the {m['board_name']}; "
+                f"C++ source: {', '.join(m['sources'])}", highlight=False)

@@ -47,6 +47,9 @@ def digit_png(tmp_path_factory):
         ({"target": "gpu"}, [("saved_model", "none"), ("tflite", "float16"), ("onnx", "none")]),
         ({"target": "gpu", "format": "onnx"}, [("onnx", "none")]),
         ({"target": "edgetpu"}, [("tflite", "int8")]),
+        ({"target": "micro"}, [("micro", "int8")]),
+        ({"format": "micro"}, [("micro", "int8")]),
+        ({"format": "all", "quantize": "int8"}, [("tflite", "int8")]),  # micro is asked for by name
     ],
 )
 def test_plan(options, pairs):
@@ -57,14 +60,18 @@ def test_plan(options, pairs):
     "options, message",
     [
         ({"format": "onnx", "quantize": "int8"},
-         "onnx does not take quantize int8; valid: saved_model: none; tflite: none, dynamic, float16, int8; onnx: none"),
+         "onnx does not take quantize int8; valid: saved_model: none; tflite: none, dynamic, float16, int8; onnx: none; "
+         "micro: int8"),
+        ({"format": "micro", "quantize": "none"},
+         "micro does not take quantize none; valid: saved_model: none; tflite: none, dynamic, float16, int8; "
+         "onnx: none; micro: int8"),
         ({"target": "edgetpu", "quantize": "float16"},
          "--target edgetpu exports tflite/int8; it does not take --quantize float16"),
         ({"target": "cpu", "format": "onnx"},
          "--target cpu exports tflite/none, tflite/dynamic; it does not take --format onnx"),
-        ({"format": "coreml"}, "unknown format 'coreml'; choose from: saved_model, tflite, onnx, all"),
+        ({"format": "coreml"}, "unknown format 'coreml'; choose from: saved_model, tflite, onnx, micro, all"),
         ({"quantize": "int4"}, "unknown quantization 'int4'; choose from: none, dynamic, float16, int8"),
-        ({"target": "tpu"}, "unknown target 'tpu'; choose from: cpu, gpu, edgetpu"),
+        ({"target": "tpu"}, "unknown target 'tpu'; choose from: cpu, gpu, edgetpu, micro"),
     ],
 )
 def test_invalid_combinations(options, message):
@@ -199,7 +206,7 @@ def test_cli_export_and_predict(lenet_run, digit_png):
     bad = runner.invoke(main, ["export", str(lenet_run.path), "--format", "onnx", "--quantize", "int8"])
     assert bad.exit_code == 2
     assert bad.stderr == ("Error: onnx does not take quantize int8; valid: saved_model: none; "
-                          "tflite: none, dynamic, float16, int8; onnx: none\n")
+                          "tflite: none, dynamic, float16, int8; onnx: none; micro: int8\n")
 
 
 @pytest.mark.slow
@@ -211,12 +218,15 @@ def test_benchmark_measures_every_format_beside_keras(lenet_run):
     assert rows[0]["format"] == "keras" and rows[0]["speedup_vs_keras_predict"] == 1.0
     pairs = {(r["format"], r["quantize"]) for r in rows}
     assert {("saved_model", "none"), ("tflite", "none"), ("tflite", "dynamic"), ("tflite", "float16"),
-            ("tflite", "int8"), ("onnx", "none")} <= pairs
+            ("tflite", "int8"), ("onnx", "none"), ("micro", "int8")} <= pairs
+    (micro,) = [r for r in rows if r["format"] == "micro"]
+    assert 0 < micro["arena_kb"] <= 12 and "TFLite Micro reference kernels on the host CPU" in micro["runtime"]
     assert rows[0]["speedup_vs_keras_call"] < 1  # a direct call beats predict on one example
     for row in rows:
         assert row["status"] == "ok", row
-        # only the edge TPU file (batch 1 by design) has its examples/s derived from its latency
-        assert row["speedup_vs_keras_call"] > 0 and row.get("throughput_derived", False) == (row.get("target") == "edgetpu")
+        # only the batch-1 files (edge TPU, micro) have their examples/s derived from their latency
+        assert row["speedup_vs_keras_call"] > 0
+        assert row.get("throughput_derived", False) == (row.get("target") in ("edgetpu", "micro"))
         assert row["latency_ms"] > 0 and row["throughput"] > 0 and row["size_kb"] > 0
         assert abs(row["accuracy"] - rows[0]["accuracy"]) < 0.01
         assert abs(row["ece"] - rows[0]["ece"]) < 0.01  # each measured in its own runtime

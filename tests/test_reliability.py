@@ -92,7 +92,7 @@ CASES = [
      "Error: Invalid value for '--format': 'coreml' is not one of 'saved_model', 'tflite', 'onnx', 'all'. "
      "(see 'zoo export --help')"),
     (["export", "nope", "--target", "tpu"], 2,
-     "Error: Invalid value for '--target': 'tpu' is not one of 'cpu', 'gpu', 'edgetpu'. (see 'zoo export --help')"),
+     "Error: Invalid value for '--target': 'tpu' is not one of 'cpu', 'gpu', 'edgetpu', 'micro'. (see 'zoo export --help')"),
     (["summary", "{notmodel}"], 1, "Error: cannot load TMP/broken.keras: not a Keras model file (a .keras file is a zip archive)"),
     (["predict", "{notmodel}", "x.png"], 1,
      "Error: TMP/broken.keras: no metadata beside it (broken.keras.json); export it with 'zoo export'"),

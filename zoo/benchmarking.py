@@ -10,7 +10,10 @@ calls each, and the medians compared: latency at batch 1 against both Keras
 `model.predict` (what most scripts call) and a direct `model(x)` call (the
 fastest Keras path); throughput with batches of exactly `batch` examples. A
 static batch-1 artifact (edge TPU) has no batched run: its throughput is
-derived from its latency, and marked `throughput_derived`.
+derived from its latency, and marked `throughput_derived`. The micro build
+runs in TFLite Micro with its reference kernels on this host CPU: its row
+shows the tensor arena it needs, and its latency is the host's, not a
+microcontroller's.
 """
 
 from __future__ import annotations
@@ -77,6 +80,15 @@ def _benchmark(folder: Path, repeats: int, batch: int, examples: int) -> dict:
                 known = record(job, [export_one(job, fmt, quant, None)])  # listed as soon as it is in place
             except Exception as exc:  # a failed format is a row, not an abort
                 rows.append({"format": fmt, "quantize": quant, "status": f"error: {exc}"})
+    if not any(a["format"] == "micro" for a in known):
+        try:  # the microcontroller build, in TFLite Micro; refused before converting if it cannot fit
+            from zoo import micro
+
+            micro.runtime()
+            micro.check_weights_fit(folder.name, job.model.count_params(), None)
+            known = record(job, [export_one(job, "micro", "int8", "micro")])
+        except Exception as exc:
+            rows.append({"format": "micro", "quantize": "int8", "target": "micro", "status": f"error: {exc}"})
 
     folder, card, model = job.folder, job.card, job.model
     x, y = job.x_test, job.y_test
@@ -100,6 +112,9 @@ def _benchmark(folder: Path, repeats: int, batch: int, examples: int) -> dict:
             path = Path(artifact["path"])
             runner = load_runner(path)
             row["size_kb"] = size_kb(path)
+            if hasattr(runner, "arena_bytes"):  # TFLite Micro: the RAM it needs, and whose kernels run it
+                row["arena_kb"] = round(runner.arena_bytes / 1024, 1)
+                row["runtime"] = "TFLite Micro reference kernels on the host CPU, not a microcontroller"
             row.update(quality(runner(x)))
             latency[row["path"]] = runner.run_batch
             if getattr(runner, "dynamic_batch", True):

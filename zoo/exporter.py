@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from zoo import runs
-from zoo.errors import ConfigError, DamagedFileError, ExportError, ZooError, ZooWarning
+from zoo.errors import ConfigError, DamagedFileError, ExportError, ModelLoadError, ZooError, ZooWarning
 
 EXPORT_DIR = "export"
 REPORT_FILE = "export.json"
@@ -41,6 +41,10 @@ FORMATS = {
         Format("saved_model", "", ("none",), "tf.saved_model (TF Serving, GPU servers)"),
         Format("tflite", ".tflite", ("none", "dynamic", "float16", "int8"), "LiteRT interpreter"),
         Format("onnx", ".onnx", ("none",), "onnxruntime"),
+        # full-integer int8, batch 1, for microcontrollers (zoo.micro); asked for by name or
+        # --target micro, never by --format all: it runs one example at a time, 12x slower per
+        # LeNet-5 test split than LiteRT int8
+        Format("micro", ".tflite", ("int8",), "TFLite Micro interpreter (reference kernels, host CPU)"),
     )
 }
 QUANTIZATIONS = ("none", "dynamic", "float16", "int8")
@@ -48,10 +52,13 @@ TARGETS = {
     "cpu": (("tflite", "none"), ("tflite", "dynamic")),
     "gpu": (("saved_model", "none"), ("tflite", "float16"), ("onnx", "none")),
     "edgetpu": (("tflite", "int8"),),
+    "micro": (("micro", "int8"),),
 }
 # top-1 agreement with Keras below which an export fails, and the largest probability difference
 # allowed (None: not checked, the weights or activations are quantized)
 TOLERANCE = {"none": (0.999, 1e-4), "float16": (0.999, 5e-3), "dynamic": (0.99, None), "int8": (0.99, None)}
+# what --format all exports: every format but the microcontroller build
+ALL = tuple(f for f in FORMATS if f != "micro")
 
 
 def plan(format: str | None = None, quantize: str | None = None, target: str | None = None):
@@ -70,8 +77,8 @@ def plan(format: str | None = None, quantize: str | None = None, target: str | N
             asked = " ".join(f"--{k} {v}" for k, v in (("format", format), ("quantize", quantize)) if v)
             raise ConfigError(f"--target {target} exports {valid}; it does not take {asked}")
         return pairs
-    quantize = quantize or "none"
-    names = [f for f in FORMATS if quantize in FORMATS[f].quantizations] if format == "all" else [format or "tflite"]
+    quantize = quantize or ("int8" if format == "micro" else "none")
+    names = [f for f in ALL if quantize in FORMATS[f].quantizations] if format == "all" else [format or "tflite"]
     if quantize not in FORMATS[names[0]].quantizations:
         valid = "; ".join(f"{f.name}: {', '.join(f.quantizations)}" for f in FORMATS.values())
         raise ConfigError(f"{names[0]} does not take quantize {quantize}; valid: {valid}")
@@ -84,6 +91,8 @@ def artifact_name(format: str, quantize: str, target: str | None) -> str:
     stem = "model" if quantize == "none" else f"model_{quantize}"
     if format == "tflite" and quantize == "none":
         stem = "model_float32"
+    if format == "micro":
+        stem = "model_micro"
     if target == "edgetpu":
         stem += "_edgetpu"
     return stem + FORMATS[format].suffix
@@ -113,11 +122,18 @@ def _saved_model(model, path: Path, *, batch: int | None = None) -> None:
     tf.saved_model.save(loaded, str(path), signatures={"serving_default": loaded.serve})
 
 
-def _tflite(model, path: Path, *, quantize: str, calibration: np.ndarray | None, edgetpu: bool) -> None:
+def _tflite(model, path: Path, *, quantize: str, calibration: np.ndarray | None, edgetpu: bool = False,
+            micro: bool = False) -> None:
+    """A LiteRT flatbuffer. edgetpu: batch 1, uint8 I/O. micro: batch 1, int8 I/O; a static batch
+    also makes every shape constant, which TFLM needs (text_cnn's masked mean otherwise feeds
+    BROADCAST_TO a shape computed at run time, and TFLM cannot allocate it)."""
     import tensorflow as tf
 
+    from zoo.micro import plain_embedding_lookup
+
     with tempfile.TemporaryDirectory() as tmp:
-        _saved_model(model, Path(tmp) / "sm", batch=1 if edgetpu else None)
+        with plain_embedding_lookup() if micro else contextlib.nullcontext():
+            _saved_model(model, Path(tmp) / "sm", batch=1 if edgetpu or micro else None)
         converter = tf.lite.TFLiteConverter.from_saved_model(str(Path(tmp) / "sm"))
         if quantize != "none":
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -153,6 +169,17 @@ def _onnx(model, path: Path) -> None:
         model.export(str(path), format="onnx", verbose=False)
 
 
+# the writer of each format: (job, path, quantize, target) -> None
+WRITERS = {
+    "saved_model": lambda job, path, quantize, target: _saved_model(job.model, path),
+    "tflite": lambda job, path, quantize, target: _tflite(
+        job.model, path, quantize=quantize, calibration=job.calibration, edgetpu=target == "edgetpu"),
+    "onnx": lambda job, path, quantize, target: _onnx(job.model, path),
+    "micro": lambda job, path, quantize, target: _tflite(
+        job.model, path, quantize="int8", calibration=job.calibration, micro=True),
+}
+
+
 # ---------------------------------------------------------------- the wrapper
 
 
@@ -167,14 +194,14 @@ class ExportJob:
     calibration: np.ndarray
 
 
-def prepare_run(run_target, calibration_samples: int, out=None) -> ExportJob:
+def prepare_run(run_target, calibration_samples: int, out=None, model=None) -> ExportJob:
     """Load a run once for any number of exports: its model, test split, Keras answers, calibration data."""
     from zoo.evaluation import run_dataset
     from zoo.metrics import as_class_probabilities
 
     folder = runs.find_run(run_target, out)
     card = runs.read_card(folder)
-    model = runs.load_model(folder)
+    model = model if model is not None else runs.load_model(folder)
     prep, dataset = run_dataset(folder, card)
     x_test = prep(dataset.x_test)
     limit = card["dataset"].get("limit")
@@ -222,7 +249,7 @@ def _metadata(job: ExportJob, runner, format: str, quantize: str, target: str | 
         "preprocessing": job.card["preprocessing"],
         "output": "sigmoid" if job.model.output.shape[-1] == 1 else "softmax",
     }
-    if format == "tflite":
+    if format in ("tflite", "micro"):
         meta["tflite"] = {
             "input_dtype": np.dtype(runner.input["dtype"]).name,
             "input_quantization": {"scale": float(runner.input_quantization[0]),
@@ -235,8 +262,9 @@ def _metadata(job: ExportJob, runner, format: str, quantize: str, target: str | 
     return meta
 
 
-def export_one(job: ExportJob, format: str, quantize: str, target: str | None) -> dict:
-    """Write one artifact, verify it in its runtime and move it into export/; the per-format wrapper."""
+def export_one(job: ExportJob, format: str, quantize: str, target: str | None, board=None) -> dict:
+    """Write one artifact, verify it in its runtime and move it into export/; the per-format wrapper.
+    `board` (a `zoo.micro.Board`): the flash and RAM a micro export must fit."""
     from zoo.runtime import load_runner
 
     export_dir = job.folder / EXPORT_DIR
@@ -247,19 +275,18 @@ def export_one(job: ExportJob, format: str, quantize: str, target: str | None) -
     started = time.perf_counter()
     try:
         try:
-            if format == "saved_model":
-                _saved_model(job.model, tmp)
-            elif format == "tflite":
-                _tflite(job.model, tmp, quantize=quantize, calibration=job.calibration, edgetpu=target == "edgetpu")
-            else:
-                _onnx(job.model, tmp)
+            WRITERS[format](job, tmp, quantize, target)
         except ExportError:
             raise
         except Exception as exc:  # the converters raise many types
             message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ExportError(f"{format}/{quantize} export failed: {message}") from exc
         seconds = time.perf_counter() - started
-        runner = load_runner(tmp)
+        try:
+            runner = load_runner(tmp)
+        except ModelLoadError as exc:  # TFLM without a kernel for one of the ops, say
+            raise ExportError(f"{format}/{quantize} export failed: {exc}; nothing was written") from None
+        fits = _check_micro(job, runner, tmp, board) if format == "micro" else None
         check = verify(runner, job, quantize)
         if target == "edgetpu":
             _check_edgetpu(runner)
@@ -270,6 +297,9 @@ def export_one(job: ExportJob, format: str, quantize: str, target: str | None) -
                 f"max difference {check['max_abs_diff']:.2e}; nothing was written"
             )
         meta = _metadata(job, runner, format, quantize, target)
+        if fits is not None:
+            fits["sources"] = _micro_sources(job, runner, tmp, check)
+            meta["micro"] = fits
         (staging / f"{final.name}.json").write_text(json.dumps(meta, indent=2) + "\n")
         if job.card["preprocessing"]["type"] == "text":
             shutil.copy(job.folder / job.card["preprocessing"]["vocab_file"], staging / "vocab.txt")
@@ -292,7 +322,34 @@ def export_one(job: ExportJob, format: str, quantize: str, target: str | None) -
         "seconds": round(seconds, 2),
         "runtime": FORMATS[format].runtime,
         **check,
+        **({"micro": {**fits, "sources": [str(export_dir / name) for name in fits["sources"]]}} if fits else {}),
     }
+
+
+def _check_micro(job: ExportJob, runner, path: Path, board) -> dict:
+    """Flash and the measured arena against the board's, in one line when over; the allocation record."""
+    from zoo import micro
+
+    fits = micro.check_fits(job.card["run"], path.stat().st_size, runner.arena_bytes, board)
+    return {**fits, "arena_bytes": runner.arena_bytes, "ops": runner.ops, "allocations": runner.allocations}
+
+
+def _micro_sources(job: ExportJob, runner, path: Path, check: dict) -> list[str]:
+    """model_micro.h / .cc beside the verified file: the bytes, the arena, I/O and labels."""
+    from zoo import micro
+
+    def end(detail):
+        scale, zero = detail["quantization"]
+        return {"dtype": np.dtype(detail["dtype"]).name, "shape": detail["shape"], "scale": scale, "zero_point": zero}
+
+    verified = (f"Verified in the TFLM interpreter: {check['accuracy']:.2%} top-1 on {check['examples']:,} test "
+                f"examples, {check['top1_agreement']:.2%} agreement with the Keras model.")
+    written = micro.write_sources(
+        path, run=job.card["run"], model=job.card["model"], arena=runner.arena_bytes,
+        io={"input": end(runner.input), "output": end(runner.output), "ops": runner.ops},
+        labels=job.card["labels"], verified=verified,
+        preprocessing=micro.describe_preprocessing(job.card["preprocessing"]))
+    return [p.name for p in written]
 
 
 def _check_edgetpu(runner) -> None:
@@ -306,16 +363,20 @@ def _check_edgetpu(runner) -> None:
 
 
 def export(run, format: str | None = None, quantize: str | None = None, target: str | None = None,
-           calibration_samples: int = 500, out=None) -> list[dict]:
+           calibration_samples: int = 500, out=None, *, board: str | None = None, flash_kb: float | None = None,
+           ram_kb: float | None = None) -> list[dict]:
     """Export a run and verify each artifact in its runtime; write `export/export.json`.
 
     Args:
         run: a `Run`, a run name, or a run folder.
         format: saved_model, tflite, onnx or all (default tflite, or the target's formats).
         quantize: none, dynamic, float16 or int8 (TFLite only).
-        target: cpu (float32 + dynamic TFLite), gpu (SavedModel + float16 TFLite + ONNX) or
-            edgetpu (full-integer int8 TFLite, builtin ops only, batch 1, uint8 I/O).
+        target: cpu (float32 + dynamic TFLite), gpu (SavedModel + float16 TFLite + ONNX),
+            edgetpu (full-integer int8 TFLite, builtin ops only, batch 1, uint8 I/O) or
+            micro (full-integer int8, batch 1, int8 I/O, run in TFLite Micro; with C++ source).
         calibration_samples: training examples that calibrate int8 quantization.
+        board: micro only, a board from `zoo.micro.BOARDS` whose flash and RAM the export must
+            fit; or `flash_kb` and `ram_kb` for any other. Default: the largest board known.
 
     Returns:
         One report per artifact: path, size, seconds and the parity check.
@@ -325,16 +386,27 @@ def export(run, format: str | None = None, quantize: str | None = None, target: 
     """
     from zoo import locks
 
+    from zoo import micro
+
     pairs = plan(format, quantize, target)
     if isinstance(calibration_samples, bool) or not isinstance(calibration_samples, int) or calibration_samples < 1:
         raise ConfigError(f"calibration-samples must be a whole number >= 1, got {calibration_samples!r}")
+    for_micro = any(f == "micro" for f, _ in pairs)
+    if not for_micro and (board, flash_kb, ram_kb) != (None, None, None):
+        raise ConfigError("--board, --flash-kb and --ram-kb are for --target micro")
+    budget = micro.budget(board, flash_kb, ram_kb)
+    if for_micro:
+        micro.runtime()  # a missing interpreter is one line before anything is loaded
     folder = runs.find_run(getattr(run, "path", run), out)
     with locks.hold(folder.parent, folder.name, locks.EXPORT):
-        job = prepare_run(folder, calibration_samples, out)
+        model = runs.load_model(folder)
+        if for_micro:  # image_cnn's 85M int8 weights are refused before a minute of converting
+            micro.check_weights_fit(folder.name, model.count_params(), budget)
+        job = prepare_run(folder, calibration_samples, out, model=model)
         reports = []
         for f, q in pairs:
             try:
-                reports.append(export_one(job, f, q, target))
+                reports.append(export_one(job, f, q, target, board=budget))
             except ExportError as exc:
                 if not reports:
                     raise

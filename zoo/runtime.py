@@ -89,28 +89,9 @@ class OnnxRunner(Runner):
         return self.session.run(None, {self.input.name: np.asarray(x, dtype=self.dtype)})[0]
 
 
-class LiteRTRunner(Runner):
-    kind = "tflite"
-
-    def __init__(self, path: Path, num_threads: int | None = None):
-        super().__init__(path)
-        from ai_edge_litert.interpreter import Interpreter
-
-        from zoo.backend import native_output_silenced
-
-        try:
-            with native_output_silenced():  # "Created TensorFlow Lite XNNPACK delegate for CPU."
-                self.interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
-                self.interpreter.allocate_tensors()
-        except (ValueError, RuntimeError) as exc:
-            raise ModelLoadError(f"cannot load LiteRT model {path}: {exc}") from None
-        self.input = self.interpreter.get_input_details()[0]
-        self.output = self.interpreter.get_output_details()[0]
-        signature = self.input.get("shape_signature", self.input["shape"])
-        self.dynamic_batch = int(signature[0]) == -1
-        if not self.dynamic_batch:
-            self.batch_size = int(self.input["shape"][0])
-        self._batch = int(self.input["shape"][0])
+class _IntegerIO:
+    """Quantize the float input and dequantize the output of an integer (int8 / uint8) model;
+    `self.input` and `self.output` hold a `dtype` and a `quantization` (scale, zero point)."""
 
     @property
     def input_quantization(self) -> tuple[float, int]:
@@ -134,6 +115,30 @@ class LiteRTRunner(Runner):
             return (y.astype(np.float32) - zero) * scale
         return y
 
+
+class LiteRTRunner(_IntegerIO, Runner):
+    kind = "tflite"
+
+    def __init__(self, path: Path, num_threads: int | None = None):
+        super().__init__(path)
+        from ai_edge_litert.interpreter import Interpreter
+
+        from zoo.backend import native_output_silenced
+
+        try:
+            with native_output_silenced():  # "Created TensorFlow Lite XNNPACK delegate for CPU."
+                self.interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
+                self.interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:
+            raise ModelLoadError(f"cannot load LiteRT model {path}: {exc}") from None
+        self.input = self.interpreter.get_input_details()[0]
+        self.output = self.interpreter.get_output_details()[0]
+        signature = self.input.get("shape_signature", self.input["shape"])
+        self.dynamic_batch = int(signature[0]) == -1
+        if not self.dynamic_batch:
+            self.batch_size = int(self.input["shape"][0])
+        self._batch = int(self.input["shape"][0])
+
     def run_batch(self, x):
         n = len(x)
         if self.dynamic_batch and n != self._batch:
@@ -147,11 +152,57 @@ class LiteRTRunner(Runner):
         return self.dequantize_output(self.interpreter.get_tensor(self.output["index"]))
 
 
+class MicroRunner(_IntegerIO, Runner):
+    """A micro export in the TensorFlow Lite for Microcontrollers interpreter, one example at a
+    time (batch 1, as on the board), in the smallest arena it runs in, which it measures."""
+
+    kind = "micro"
+    batch_size = 1  # the file's static batch, as on the board
+    dynamic_batch = False
+
+    def __init__(self, path: Path):
+        super().__init__(path)
+        from zoo import micro
+        from zoo.errors import ExportError
+
+        self.data = self.path.read_bytes()
+        try:
+            self.arena_bytes, self.allocations = micro.measure_arena(self.data)
+        except ExportError as exc:
+            if "tflite-micro" in str(exc):
+                raise
+            raise ModelLoadError(f"{self.path.name} does not run in TFLite Micro: {str(exc).split(': ', 1)[-1]}") from None
+        tflm = micro.runtime()
+        self.interpreter = tflm.Interpreter.from_bytes(self.data, arena_size=self.arena_bytes)
+        self.input = self._detail(self.interpreter.get_input_details(0))
+        self.output = self._detail(self.interpreter.get_output_details(0))
+        self.ops = micro.ops(self.data)
+
+    @staticmethod
+    def _detail(detail: dict) -> dict:
+        q = detail["quantization_parameters"]
+        scale = float(q["scales"][0]) if len(q["scales"]) else 0.0
+        zero = int(q["zero_points"][0]) if len(q["zero_points"]) else 0
+        return {"dtype": np.dtype(detail["dtype"]).type, "shape": [int(d) for d in detail["shape"]],
+                "quantization": (scale, zero)}
+
+    def run_batch(self, x):
+        rows = []
+        for example in self.quantize_input(np.asarray(x)):
+            self.interpreter.set_input(example[None], 0)
+            self.interpreter.invoke()
+            rows.append(self.interpreter.get_output(0)[0])
+        return self.dequantize_output(np.stack(rows)) if rows else np.zeros((0,), np.float32)
+
+
 def load_runner(path: str | Path) -> Runner:
-    """A runner for a `.tflite`, `.onnx`, `.keras` file or a SavedModel folder."""
+    """A runner for a `.tflite`, `.onnx`, `.keras` file or a SavedModel folder; a micro export
+    (`*_micro.tflite`) runs in TFLite Micro."""
     path = Path(path)
     if path.is_dir() and (path / "saved_model.pb").is_file():
         return SavedModelRunner(path)
+    if path.name.endswith("_micro.tflite") and path.is_file():
+        return MicroRunner(path)
     if path.suffix == ".tflite" and path.is_file():
         return LiteRTRunner(path)
     if path.suffix == ".onnx" and path.is_file():

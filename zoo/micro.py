@@ -1,0 +1,364 @@
+"""Microcontrollers: what only the `micro` export target needs.
+
+The micro target is one row of the exporter's format table (`zoo.exporter`):
+a full-integer int8 `.tflite` file with a static batch of 1, verified like any
+other export. This module holds the rest: the boards and their budgets, the
+TensorFlow Lite for Microcontrollers (TFLM) interpreter from the `tflite-micro`
+package (imported late; one line when it is missing), the tensor arena
+measured by bisection in that interpreter, and the C++ source that a firmware
+project compiles.
+
+Three things decide whether a model fits a microcontroller: flash (the model's
+bytes), RAM (the tensor arena) and kernels (TFLM must have one for every op).
+All three are measured here in the real runtime, none estimated. The board
+table is read by `zoo export --help`, so this module imports nothing heavy at
+the top.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from zoo.errors import ConfigError, ExportError
+
+
+@dataclass(frozen=True)
+class Board:
+    key: str
+    name: str
+    flash_kb: float
+    ram_kb: float
+
+
+BOARDS = {
+    b.key: b
+    for b in (
+        Board("nano33ble", "Arduino Nano 33 BLE Sense", 1024, 256),
+        Board("pico", "Raspberry Pi Pico", 2048, 264),
+        Board("stm32f746", "STM32F746 Discovery", 1024, 320),
+        Board("esp32s3", "ESP32-S3", 8192, 512),
+    )
+}
+# Without a board, a model must fit the largest board zoo knows.
+LARGEST = max(BOARDS.values(), key=lambda b: (b.flash_kb, b.ram_kb))
+
+# TFLM aligns tensors to 16 bytes; the arena is measured, and declared, in 16-byte steps.
+ALIGN = 16
+# The largest arena the search tries before it calls a model unable to allocate: 64 MB is past
+# every board in the table by 128x.
+MAX_ARENA = 64 << 20
+
+
+def budget(board: str | None = None, flash_kb: float | None = None, ram_kb: float | None = None) -> Board | None:
+    """The board a micro export must fit: one from `BOARDS`, or any other given by its flash and RAM."""
+    if board is not None and (flash_kb is not None or ram_kb is not None):
+        raise ConfigError("give either --board or --flash-kb with --ram-kb, not both")
+    if board is not None:
+        if board not in BOARDS:
+            known = ", ".join(f"{b.key} ({b.name}, {b.flash_kb:g} KB flash / {b.ram_kb:g} KB RAM)"
+                              for b in BOARDS.values())
+            raise ConfigError(f"unknown board '{board}'; choose from: {known}; or give --flash-kb and --ram-kb")
+        return BOARDS[board]
+    if flash_kb is None and ram_kb is None:
+        return None
+    if flash_kb is None or ram_kb is None:
+        raise ConfigError("give both --flash-kb and --ram-kb (a board's flash and RAM in KB), or a --board")
+    for flag, value in (("flash-kb", flash_kb), ("ram-kb", ram_kb)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            raise ConfigError(f"--{flag} must be a number of KB above 0, got {value!r}")
+    return Board("custom", f"a board with {flash_kb:g} KB flash and {ram_kb:g} KB RAM", flash_kb, ram_kb)
+
+
+def check_weights_fit(model_name: str, params: int, board: Board | None) -> None:
+    """Refuse, before converting anything, a model whose int8 weights alone outgrow the flash."""
+    target = board or LARGEST
+    need_kb = params / 1024  # one byte per int8 weight, before the graph and the biases
+    if need_kb > target.flash_kb:
+        where = (f"the {target.name} has {target.flash_kb:,g} KB" if board else
+                 f"the largest board zoo knows ({LARGEST.name}) has {LARGEST.flash_kb:,g} KB")
+        raise ExportError(f"{model_name} does not fit a microcontroller: its {params:,} int8 weights need "
+                          f"{need_kb:,.0f} KB of flash and {where}; export it for --target cpu or gpu instead")
+
+
+def check_fits(model_name: str, flash_bytes: int, arena_bytes: int, board: Board | None) -> dict:
+    """Flash (model bytes) and RAM (tensor arena) used against the board's; one line when over."""
+    target = board or LARGEST
+    flash_kb, ram_kb = flash_bytes / 1024, arena_bytes / 1024
+    report = {"board": target.key if board else None, "board_name": target.name,
+              "flash_kb": round(flash_kb, 1), "flash_kb_available": target.flash_kb,
+              "ram_kb": round(ram_kb, 1), "ram_kb_available": target.ram_kb}
+    over = [what for what, used, has in (("flash", flash_kb, target.flash_kb), ("RAM", ram_kb, target.ram_kb))
+            if used > has]
+    if over:
+        raise ExportError(
+            f"{model_name} does not fit {target.name if board else 'any board zoo knows'}: it needs "
+            f"{flash_kb:,.1f} KB of flash (has {target.flash_kb:,g}) and {ram_kb:,.1f} KB of RAM for the tensor "
+            f"arena (has {target.ram_kb:,g}); too little {' and '.join(over)}, so nothing was written")
+    return report
+
+
+@contextlib.contextmanager
+def plain_embedding_lookup():
+    """While a micro file is traced, Keras's Embedding looks ids up with a plain gather.
+
+    Keras's `ops.take` first wraps negative ids, `where(ids < 0, ids + n, ids)`, and TFLM's
+    SELECT has no int32 kernel (nor SELECT_V2: "Does not support type other than
+    int8|int16|float32, but got INT32"), so text_cnn would not run. Token ids are never
+    negative (the vocabulary numbers words from 0), and the export is verified in TFLM on the
+    whole test split after: text_cnn agrees with Keras on 444 of 444 BBC News texts."""
+    from zoo.backend import keras
+
+    import tensorflow as tf
+
+    embedding = keras().layers.Embedding
+    original = embedding.call
+
+    def call(self, inputs):
+        return tf.cast(tf.gather(self.embeddings, tf.cast(inputs, "int32")), self.compute_dtype)
+
+    embedding.call = call
+    try:
+        yield
+    finally:
+        embedding.call = original
+
+
+# ---------------------------------------------------------------- the TFLM interpreter
+
+
+def runtime():
+    """The TFLM Python interpreter module, or one line saying how to get it."""
+    try:
+        from tflite_micro.python.tflite_micro import runtime as tflm
+    except Exception as exc:  # noqa: BLE001 - missing, or a wheel that will not load on this machine
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ExportError(f"--target micro needs the TFLite Micro interpreter, which did not import ({reason}); "
+                          f"install it with: pip install tflite-micro") from None
+    return tflm
+
+
+def _captured(fn):
+    """Run `fn()` with the native stdout and stderr sent to a file; return (result or exception, text).
+
+    TFLM's C++ reports allocation failures and its allocation record with printf, not in the
+    Python exception."""
+    import os
+    import sys
+    import tempfile
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    with tempfile.TemporaryFile() as log:
+        saved = [(fd, os.dup(fd)) for fd in (1, 2)]
+        try:
+            for fd, _ in saved:
+                os.dup2(log.fileno(), fd)
+            try:
+                result = fn()
+            except Exception as exc:  # noqa: BLE001 - returned to the caller, with the log that explains it
+                result = exc
+        finally:
+            for fd, copy in saved:
+                os.dup2(copy, fd)
+                os.close(copy)
+        log.seek(0)
+        return result, log.read().decode(errors="replace")
+
+
+def _run_once(tflm, data: bytes, arena: int):
+    import numpy as np
+
+    interpreter = tflm.Interpreter.from_bytes(data, arena_size=arena)
+    detail = interpreter.get_input_details(0)
+    interpreter.set_input(np.zeros(detail["shape"], detail["dtype"]), 0)
+    interpreter.invoke()
+    return interpreter
+
+
+def measure_arena(data: bytes) -> tuple[int, dict]:
+    """The smallest tensor arena (a multiple of 16 bytes) in which the model allocates and runs in
+    TFLM, found by bisection, and the interpreter's allocation record at that size."""
+    tflm = runtime()
+    high = max(ALIGN, -(-len(data) // ALIGN) * ALIGN)
+    while True:
+        result, log = _captured(lambda: _run_once(tflm, data, high))
+        if not isinstance(result, Exception):
+            break
+        if high >= MAX_ARENA:
+            raise ExportError(f"the model does not run in TFLite Micro: {_first_error(log, result)}")
+        high = min(high * 4, MAX_ARENA)
+    low = 0  # in 16-byte units: low fails, high runs
+    low_units, high_units = low, high // ALIGN
+    while high_units - low_units > 1:
+        middle = (low_units + high_units) // 2
+        result, _ = _captured(lambda: _run_once(tflm, data, middle * ALIGN))
+        if isinstance(result, Exception):
+            low_units = middle
+        else:
+            high_units = middle
+    arena = high_units * ALIGN
+    interpreter, _ = _captured(lambda: _run_once(tflm, data, arena))
+    _, record = _captured(interpreter.print_allocations)
+    return arena, allocations(record)
+
+
+def _first_error(log: str, exc: Exception) -> str:
+    """TFLM's own reason (a missing kernel, say), else the Python exception's first line."""
+    for line in log.splitlines():
+        line = line.strip()
+        if line and not line.startswith("[RecordingMicroAllocator]"):
+            return line
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def allocations(record: str) -> dict:
+    """The RecordingMicroAllocator's lines as numbers: total, head (tensors), tail (persistent
+    structures) and the bytes of each kind of allocation."""
+    out: dict = {}
+    for line in record.splitlines():
+        if m := re.search(r"Arena allocation (\w+) (\d+) bytes", line):
+            out[m.group(1)] = int(m.group(2))
+        elif m := re.search(r"'([^']+)' used (\d+) bytes.*for (\d+)", line):
+            out.setdefault("by_kind", {})[m.group(1)] = {"bytes": int(m.group(2)), "count": int(m.group(3))}
+    return out
+
+
+def ops(data: bytes) -> list[str]:
+    """The builtin operators of a .tflite flatbuffer, in first-use order (TFLM's schema reader)."""
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
+
+    runtime()
+    model = schema.Model.GetRootAsModel(data, 0)
+    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    codes = [max(model.OperatorCodes(i).BuiltinCode(), model.OperatorCodes(i).DeprecatedBuiltinCode())
+             for i in range(model.OperatorCodesLength())]
+    seen = []
+    graph = model.Subgraphs(0)
+    for i in range(graph.OperatorsLength()):
+        name = names.get(codes[graph.Operators(i).OpcodeIndex()], "CUSTOM")
+        if name not in seen:
+            seen.append(name)
+    return seen
+
+
+# ---------------------------------------------------------------- the C++ source
+
+
+def resolver_call(op: str) -> str:
+    """`CONV_2D` -> `AddConv2D()`: the MicroMutableOpResolver method that registers a builtin."""
+    return "Add" + "".join(p if p[0].isdigit() else p.capitalize() for p in op.split("_")) + "()"
+
+
+def identifier(run: str) -> str:
+    """A C++ namespace from a run name: `lenet5.mnist` -> `lenet5_mnist`."""
+    name = re.sub(r"\W", "_", run, flags=re.ASCII)
+    return name if re.match(r"[A-Za-z_]", name) else f"model_{name}"
+
+
+def _c_string(text: str) -> str:
+    return '"' + "".join(c if 32 <= ord(c) < 127 and c not in '"\\?' else "".join(f"\\{b:03o}" for b in c.encode())
+                         for c in text) + '"'
+
+
+def _c_float(value: float) -> str:
+    import numpy as np
+
+    # 9 significant digits give a float32 back exactly; the exponent keeps it a float literal
+    return f"{np.float32(value):.8e}f"
+
+
+def write_sources(tflite: Path, *, run: str, model: str, arena: int, io: dict, labels: list, verified: str,
+                  preprocessing: str) -> tuple[Path, Path]:
+    """`model_micro.h` (constants) and `model_micro.cc` (the model bytes, the labels) beside `tflite`."""
+    data = tflite.read_bytes()
+    space = identifier(run)
+    header, source = tflite.with_suffix(".h"), tflite.with_suffix(".cc")
+    guard = f"ZOO_{space.upper()}_{header.stem.upper()}_H_"
+    lines = [
+        f"// {run} ({model}) for TensorFlow Lite for Microcontrollers, written by `zoo export --target micro`.",
+        f"// {verified}",
+        f"#ifndef {guard}",
+        f"#define {guard}",
+        "",
+        "#include <cstddef>",
+        "#include <cstdint>",
+        "",
+        f"namespace {space} {{",
+        "",
+        "// The .tflite flatbuffer (16-byte aligned, as TFLM requires): tflite::GetModel(kModel).",
+        "extern const unsigned char kModel[];",
+        f"constexpr unsigned int kModelLength = {len(data)};",
+        "",
+        "// The smallest tensor arena in which the model allocates and runs, measured in the TFLM",
+        "// interpreter on a 64-bit host (a 32-bit MCU's pointers are smaller; it needs no more).",
+        "// Declare it as: alignas(16) static uint8_t tensor_arena[kTensorArenaSize];",
+        f"constexpr size_t kTensorArenaSize = {arena};",
+        "",
+        "// The op resolver it needs: tflite::MicroMutableOpResolver<kNumOps> resolver; then",
+        f"//   {'; '.join('resolver.' + resolver_call(op) for op in io['ops'])};",
+        f"constexpr int kNumOps = {len(io['ops'])};",
+        "",
+    ]
+    for end in ("input", "output"):
+        t = io[end]
+        cap = end.capitalize()
+        lines += [
+            f"// {cap}: {t['dtype']} {'x'.join(map(str, t['shape']))}"
+            + ("; real value = (q - zero point) * scale" if t["dtype"] in ("int8", "uint8") else "")
+            + (f". {preprocessing}" if end == "input" else ""),
+            f"constexpr int k{cap}Rank = {len(t['shape'])};",
+            f"constexpr int k{cap}Shape[k{cap}Rank] = {{{', '.join(map(str, t['shape']))}}};",
+            f"constexpr float k{cap}Scale = {_c_float(t['scale'])};",
+            f"constexpr int k{cap}ZeroPoint = {t['zero_point']};",
+            "",
+        ]
+    lines += [
+        "// The class names, in the order of the output's entries.",
+        f"constexpr int kNumLabels = {len(labels)};",
+        "extern const char* const kLabels[kNumLabels];",
+        "",
+        f"}}  // namespace {space}",
+        "",
+        f"#endif  // {guard}",
+        "",
+    ]
+    header.write_text("\n".join(lines))
+    rows = [", ".join(f"0x{b:02x}" for b in data[i : i + 12]) for i in range(0, len(data), 12)]
+    body = [
+        f"// {run} ({model}): the model bytes and labels; see {header.name}.",
+        f'#include "{header.name}"',
+        "",
+        f"namespace {space} {{",
+        "",
+        "alignas(16) const unsigned char kModel[] = {",
+        *(f"    {row}," for row in rows),
+        "};",
+        'static_assert(sizeof(kModel) == kModelLength, "kModelLength must be the size of kModel");',
+        "",
+        "const char* const kLabels[kNumLabels] = {",
+        *(f"    {_c_string(str(label))}," for label in labels),
+        "};",
+        "",
+        f"}}  // namespace {space}",
+        "",
+    ]
+    source.write_text("\n".join(body))
+    return header, source
+
+
+def describe_preprocessing(preprocessing: dict) -> str:
+    """One sentence for the header on what the input holds before it is quantized."""
+    if preprocessing.get("type") == "text":
+        return (f"Token ids: the text standardized ({preprocessing.get('standardize', '')}) and split on "
+                f"whitespace, each word's line "
+                f"number in {preprocessing.get('vocab_file', 'vocab.txt')} (1 if unknown), padded with 0 to "
+                f"{preprocessing.get('sequence_length')} ids")
+    ink = "a centred 20x20 digit, light ink on black, " if preprocessing.get("normalize") else ""
+    shape = "x".join(map(str, preprocessing.get("input_shape", [])))
+    return (f"A {shape} image, {ink}x = pixel * {preprocessing.get('scale', 1):.9g} + "
+            f"{preprocessing.get('offset', 0):g}, then q = round(x / scale) + zero point")
+
