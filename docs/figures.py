@@ -3,6 +3,8 @@
     calibration-lenet5.png  the run's reliability diagram, as trained and calibrated
     photo-to-mnist.png      photos of MNIST test digits on paper, the form zoo.digits brings
                             them into, and what the run reads there
+    explain-lenet5.png      `zoo explain lenet5.mnist` on a photographed digit, as headless
+                            Chromium shows it, with c3's position (4, 5) hovered
 """
 
 from __future__ import annotations
@@ -54,6 +56,27 @@ def main(run_target: str) -> None:
     plt.close(fig)
     print(f"wrote {HERE / 'calibration-lenet5.png'} and {HERE / 'photo-to-mnist.png'} from {run.path} "
           f"(zoo {zoo.__version__})")
+    explain_page(photograph(mnist.x_test[0, :, :, 0], seed=0))
+
+
+def explain_page(photo: np.ndarray) -> None:
+    import contextlib
+    import shutil
+    import subprocess
+    import tempfile
+
+    from PIL import Image
+
+    import zoo
+
+    with tempfile.TemporaryDirectory() as tmp, contextlib.chdir(tmp):  # the page names the photo as given
+        Image.fromarray(photo).save("photo-7.png")
+        page = zoo.explain("lenet5.mnist", "photo-7.png", out=tmp).save(Path(tmp) / "lenet5.html")
+        browser = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+        subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                        "--window-size=1200,1500", f"--screenshot={HERE / 'explain-lenet5.png'}",
+                        page.as_uri() + "#probe=c3,4,5"], check=True, capture_output=True)
+    print(f"wrote {HERE / 'explain-lenet5.png'}")
 
 
 if __name__ == "__main__":

@@ -94,6 +94,11 @@ def test_the_wheel_holds_the_command_line_as_zoo_cli(sources, tmp_path):
     predicted = _run_installed(site, elsewhere, "predict", "lenet5.mnist", "one.png", "--json")
     assert predicted.returncode == 0, predicted.stderr
     assert json.loads(predicted.stdout)[0]["predictions"][0]["label"] == "1"
+    # and the explain page, whose template is package data
+    assert "zoo/templates/explain.html" in names
+    explained = _run_installed(site, elsewhere, "explain", "lenet5.mnist", "one.png", "-o", "one.html")
+    assert explained.returncode == 0, explained.stderr
+    assert "c3" in (elsewhere / "one.html").read_text(encoding="utf-8")
 
 
 def test_an_editable_install_reads_cli_from_the_checkout(sources, tmp_path):

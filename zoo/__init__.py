@@ -38,6 +38,7 @@ _LAZY = {
     "export": "zoo.exporter",
     "predict": "zoo.prediction",
     "benchmark": "zoo.benchmarking",
+    "explain": "zoo.explainer",
 }
 
 
@@ -56,6 +57,7 @@ def __getattr__(name):  # PEP 562: heavy parts of the API load on first use
 __all__ = [
     "__version__",
     "benchmark",
+    "explain",
     "export",
     "predict",
     "ConfigError",

@@ -268,6 +268,7 @@ class _Walker:
         self.rows: list[LayerInfo] = []
         self._seen: set[int] = set()
         self._plumbing: set[int] = set()  # tensors of mask/index operations
+        self.grids: dict[str, tuple[Field, ...]] = {}  # layer -> its fields, where its output is a grid
 
     def model(self, model, geos: list, prefix: str = "") -> list:
         """Walk a (nested) model; return the geometry of its outputs."""
@@ -317,6 +318,8 @@ class _Walker:
             row.kernel, row.strides = list(window.kernel), list(window.strides)
             row.padding, row.dilation = window.padding, list(window.dilation)
         if geo is not None:
+            if geo.kind == "grid":
+                self.grids[row.name] = geo.fields
             row.receptive_field = [_number(f.rf) for f in geo.fields]
             row.jump = [_number(f.jump) for f in geo.fields] if geo.kind == "grid" else None
         self.rows.append(row)
@@ -355,6 +358,16 @@ def summarize(model) -> ModelSummary:
         macs=None if None in macs else sum(macs),
         layers=walker.rows,
     )
+
+
+def fields(model) -> dict[str, tuple[Field, ...]]:
+    """Each layer whose output is a grid of positions, and what its positions see of the input:
+    per spatial axis, the field's size, the jump between positions and the centre of the first
+    (position i's field is centred at start + i * jump). `zoo explain` draws them."""
+    summarize(model)  # the same checks
+    walker = _Walker()
+    walker.model(model, [_input_geo(t) for t in model.inputs])
+    return walker.grids
 
 
 def weights_kb(params: int) -> dict[str, float]:
