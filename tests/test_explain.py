@@ -328,3 +328,11 @@ def test_an_interrupted_save_leaves_the_old_page(tmp_path, monkeypatch):
 def test_top_k_is_checked():
     with pytest.raises(ConfigError, match="top-k must be a whole number >= 1, got 0"):
         zoo.explain("lenet5", top_k=0)
+
+
+def test_a_keras_file_is_a_target(tmp_path, registry_model):
+    path = tmp_path / "lenet.keras"
+    registry_model("lenet5").save(path)
+    data = zoo.explain(str(path)).to_dict()
+    assert data["kind"] == "file" and data["target"] == "lenet.keras" and data["labels"] == [str(i) for i in range(10)]
+    assert [layer["name"] for layer in data["layers"]][:2] == ["c1", "s2"]
