@@ -11,8 +11,8 @@ from .app import console, main, table
 
 @main.command("export")
 @click.argument("run", metavar="RUN")
-@click.option("--format", "format_", type=click.Choice(["saved_model", "tflite", "onnx", "all"]),
-              help="Artifact format (default: tflite, or the target's formats).")
+@click.option("--format", "format_", type=click.Choice(["saved_model", "tflite", "onnx", "micro", "all"]),
+              help="Artifact format (default: tflite, or the target's formats; all: every one but micro).")
 @click.option("--quantize", type=click.Choice(["none", "dynamic", "float16", "int8"]),
               help="TFLite quantization (default: none, or the target's).")
 @click.option("--target", type=click.Choice(["cpu", "gpu", "edgetpu", "micro"]),

@@ -89,7 +89,7 @@ CASES = [
     (["evaluate", "nope"], 1, "Error: no run 'nope': no card.json in nope or under TMP/runs/"),
     (["export", "nope"], 1, "Error: no run 'nope': no card.json in nope or under TMP/runs/"),
     (["export", "nope", "--format", "coreml"], 2,
-     "Error: Invalid value for '--format': 'coreml' is not one of 'saved_model', 'tflite', 'onnx', 'all'. "
+     "Error: Invalid value for '--format': 'coreml' is not one of 'saved_model', 'tflite', 'onnx', 'micro', 'all'. "
      "(see 'zoo export --help')"),
     (["export", "nope", "--target", "tpu"], 2,
      "Error: Invalid value for '--target': 'tpu' is not one of 'cpu', 'gpu', 'edgetpu', 'micro'. (see 'zoo export --help')"),
