@@ -20,7 +20,8 @@ def explain_cmd(target, input_, output, as_json, top_k):
     """Draw a model's layers, their arithmetic and their feature maps on one HTML page.
 
     TARGET is a registry model (untrained), a pretrained MODEL.TAG, a run, or a
-    .keras file. INPUT is an image, or a text (or .txt file) for a text model;
+    .keras file; a registry name comes first, as in zoo summary, so give a run
+    that shares one by its folder (saved_models/lenet5). INPUT is an image, or a text (or .txt file) for a text model;
     without one, a run shows the first example of its test split. The page
     holds everything (images inline, no network): open it in any browser and
     hover a feature map to see the input pixels that position sees.

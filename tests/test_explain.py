@@ -336,3 +336,13 @@ def test_a_keras_file_is_a_target(tmp_path, registry_model):
     data = zoo.explain(str(path)).to_dict()
     assert data["kind"] == "file" and data["target"] == "lenet.keras" and data["labels"] == [str(i) for i in range(10)]
     assert [layer["name"] for layer in data["layers"]][:2] == ["c1", "s2"]
+
+
+def test_a_registry_name_shared_with_a_run_points_at_the_run(tmp_path):
+    home = tmp_path / "runs"
+    zoo.explain("lenet5.mnist", out=str(home))  # writes the pretrained run folder
+    shutil.copytree(home / "lenet5.mnist", home / "lenet5")
+    notes = zoo.explain("lenet5", out=str(home)).to_dict()["notes"]
+    assert notes[-1] == f"a run of the same name is at {home / 'lenet5'}: zoo explain {home / 'lenet5'} shows it"
+    data = zoo.explain(str(home / "lenet5"), out=str(home)).to_dict()
+    assert data["kind"] == "run" and data["trained"] and data["prediction"][0]["label"] == "7"

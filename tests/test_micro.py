@@ -64,6 +64,19 @@ def test_a_model_over_budget_names_both_figures():
     assert (fits["flash_kb"], fits["ram_kb"], fits["flash_kb_available"], fits["ram_kb_available"]) == (70, 9, 1024, 256)
 
 
+@pytest.mark.parametrize("op, call", [
+    # the names of TFLM's MicroMutableOpResolver (tensorflow/lite/micro/micro_mutable_op_resolver.h)
+    ("CONV_2D", "AddConv2D()"), ("MAX_POOL_2D", "AddMaxPool2D()"), ("FULLY_CONNECTED", "AddFullyConnected()"),
+    ("SELECT_V2", "AddSelectV2()"), ("STRIDED_SLICE", "AddStridedSlice()"), ("NOT_EQUAL", "AddNotEqual()"),
+    ("DEPTHWISE_CONV_2D", "AddDepthwiseConv2D()"), ("BATCH_TO_SPACE_ND", "AddBatchToSpaceNd()"),
+    ("L2_NORMALIZATION", "AddL2Normalization()"), ("ADD_N", "AddAddN()"), ("SUM", "AddSum()"),
+])
+def test_resolver_calls_are_tflms_names(op, call):
+    from zoo.micro import resolver_call
+
+    assert resolver_call(op) == call
+
+
 def test_budget_options_belong_to_the_micro_target():
     result = CliRunner().invoke(main, ["export", "nope", "--target", "cpu", "--board", "pico"])
     assert result.exit_code == 2

@@ -395,6 +395,9 @@ def explain(target, input=None, *, top_k: int = 5, out=None, maps_budget: int = 
     if source.kind == "registry":
         data["notes"].append("untrained: the weights are the initializer's; train it, or explain a pretrained "
                              "model (zoo list shows them), to see what it learned")
+        run = runs.run_dir(source.name, out)
+        if (run / runs.CARD_FILE).is_file():  # a name means the registry model first, as in zoo summary
+            data["notes"].append(f"a run of the same name is at {run}: zoo explain {run} shows it")
     for name, count in keep.items():
         if count is not None and name in outputs:
             total = outputs[name].shape[-1]
