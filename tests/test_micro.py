@@ -259,6 +259,22 @@ def test_text_cnn_on_bbc_news_runs_in_tflm_on_a_2mb_board(tmp_path):
 
 
 @pytest.mark.slow
+def test_an_op_tflm_has_no_kernel_for_is_one_line_and_writes_nothing(tmp_path, monkeypatch):
+    """Without the plain lookup, Keras's Embedding leaves an int32 SELECT in the file: TFLM's own
+    message names it, and no micro file is left behind."""
+    import contextlib
+
+    import zoo.micro
+
+    monkeypatch.setattr(zoo.micro, "plain_embedding_lookup", contextlib.nullcontext)
+    with pytest.raises(ExportError) as err:
+        zoo.export("text_cnn.bbc_news", target="micro", out=str(tmp_path))
+    assert str(err.value) == ("micro/int8 export failed: model_micro.tflite does not run in TFLite Micro: "
+                              "Didn't find op for builtin opcode 'SELECT'; nothing was written")
+    assert not (tmp_path / "text_cnn.bbc_news" / "export").exists()
+
+
+@pytest.mark.slow
 def test_image_cnn_is_refused_before_converting(tmp_path):
     """image_cnn at its default 150x150x3: 85M weights, 83 MB of int8, past every board zoo knows.
     The refusal comes before the converter, which would take minutes over 340 MB of weights."""

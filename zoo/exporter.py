@@ -42,8 +42,8 @@ FORMATS = {
         Format("tflite", ".tflite", ("none", "dynamic", "float16", "int8"), "LiteRT interpreter"),
         Format("onnx", ".onnx", ("none",), "onnxruntime"),
         # full-integer int8, batch 1, for microcontrollers (zoo.micro); asked for by name or
-        # --target micro, never by --format all: it runs one example at a time, 12x slower per
-        # LeNet-5 test split than LiteRT int8
+        # --target micro, never by --format all: TFLM's reference kernels take one example at a
+        # time, LeNet-5's 30x slower than LiteRT's int8 file (benchmarks/micro.py)
         Format("micro", ".tflite", ("int8",), "TFLite Micro interpreter (reference kernels, host CPU)"),
     )
 }
@@ -384,9 +384,7 @@ def export(run, format: str | None = None, quantize: str | None = None, target: 
     Raises:
         ConfigError: an invalid combination. ExportError: a failed or disagreeing export.
     """
-    from zoo import locks
-
-    from zoo import micro
+    from zoo import locks, micro
 
     pairs = plan(format, quantize, target)
     if isinstance(calibration_samples, bool) or not isinstance(calibration_samples, int) or calibration_samples < 1:

@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from zoo.errors import ConfigError, ExportError
+from zoo.errors import ConfigError, ExportError, ModelLoadError
 
 
 @dataclass(frozen=True)
@@ -179,9 +179,13 @@ def _run_once(tflm, data: bytes, arena: int):
     return interpreter
 
 
-def measure_arena(data: bytes) -> tuple[int, dict]:
+def measure_arena(data: bytes, name: str = "the model") -> tuple[int, dict]:
     """The smallest tensor arena (a multiple of 16 bytes) in which the model allocates and runs in
-    TFLM, found by bisection, and the interpreter's allocation record at that size."""
+    TFLM, found by bisection, and the interpreter's allocation record at that size.
+
+    Raises:
+        ModelLoadError: it runs in no arena up to 64 MB (TFLM's reason: a missing kernel, say).
+        ExportError: the TFLM interpreter is not installed."""
     tflm = runtime()
     high = max(ALIGN, -(-len(data) // ALIGN) * ALIGN)
     while True:
@@ -189,7 +193,7 @@ def measure_arena(data: bytes) -> tuple[int, dict]:
         if not isinstance(result, Exception):
             break
         if high >= MAX_ARENA:
-            raise ExportError(f"the model does not run in TFLite Micro: {_first_error(log, result)}")
+            raise ModelLoadError(f"{name} does not run in TFLite Micro: {_first_error(log, result)}")
         high = min(high * 4, MAX_ARENA)
     low = 0  # in 16-byte units: low fails, high runs
     low_units, high_units = low, high // ALIGN

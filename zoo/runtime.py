@@ -163,15 +163,9 @@ class MicroRunner(_IntegerIO, Runner):
     def __init__(self, path: Path):
         super().__init__(path)
         from zoo import micro
-        from zoo.errors import ExportError
 
         self.data = self.path.read_bytes()
-        try:
-            self.arena_bytes, self.allocations = micro.measure_arena(self.data)
-        except ExportError as exc:
-            if "tflite-micro" in str(exc):
-                raise
-            raise ModelLoadError(f"{self.path.name} does not run in TFLite Micro: {str(exc).split(': ', 1)[-1]}") from None
+        self.arena_bytes, self.allocations = micro.measure_arena(self.data, self.path.name)
         tflm = micro.runtime()
         self.interpreter = tflm.Interpreter.from_bytes(self.data, arena_size=self.arena_bytes)
         self.input = self._detail(self.interpreter.get_input_details(0))
