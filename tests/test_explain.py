@@ -280,7 +280,9 @@ def test_the_image_cnn_page_stays_under_10_mb(registry_model, tmp_path):
                                            "stripped of punctuation); nothing to predict\n"),
         (["text_cnn", "some news"], "Error: text_cnn has no vocabulary (an untrained text model); explain a run or "
                                     "a pretrained model, e.g. text_cnn.bbc_news, to see a text\n"),
-        (["lenet9"], None),
+        (["lenet9"], "Error: unknown model 'lenet9'; did you mean lenet, lenet5? 'zoo list' shows the 5 models: "
+                     "image_cnn, lenet5, mnist_cnn, mnist_cnn_dropout, text_cnn (and no run 'lenet9' under {home}/)\n"),
+        (["nothere.keras"], "Error: no model file at nothere.keras\n"),
     ],
 )
 def test_bad_input_is_one_line(args, message, tmp_path, monkeypatch):
@@ -292,8 +294,7 @@ def test_bad_input_is_one_line(args, message, tmp_path, monkeypatch):
     args = [str(png) if a == "{png}" else a for a in args]
     result = CliRunner().invoke(main, ["explain", *args], env={"ZOO_HOME": str(tmp_path / "runs")})
     assert result.exit_code in (1, 2) and len(result.stderr.splitlines()) == 1, result.output
-    if message is not None:
-        assert result.stderr == message.replace("{png}", str(png))
+    assert result.stderr == message.replace("{png}", str(png)).replace("{home}", str(tmp_path / "runs"))
     assert not list(tmp_path.glob("*.html"))
 
 
@@ -328,6 +329,10 @@ def test_an_interrupted_save_leaves_the_old_page(tmp_path, monkeypatch):
 def test_top_k_is_checked():
     with pytest.raises(ConfigError, match="top-k must be a whole number >= 1, got 0"):
         zoo.explain("lenet5", top_k=0)
+
+
+def test_an_alias_is_the_registry_model():
+    assert zoo.explain("lenet").to_dict()["target"] == "lenet5"
 
 
 def test_a_keras_file_is_a_target(tmp_path, registry_model):

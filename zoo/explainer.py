@@ -92,26 +92,35 @@ class Report:
 
 
 def _source(target, out=None) -> Source:
-    """A Keras model, a `.keras` file, a registry model (untrained), or a run / `MODEL.TAG`."""
-    from zoo import registry
+    """A Keras model; else, in zoo summary's order: a path (a `.keras` file or a run folder), a
+    pretrained `MODEL.TAG`, a registry model or alias (untrained), a run name."""
+    from zoo import pretrained, registry
+    from zoo.errors import UnknownModelError
 
     if hasattr(target, "layers") and hasattr(target, "inputs"):
         return Source(target, target.name, "model", _index_labels(target))
     text = str(target)
     path = Path(text)
-    if path.suffix == ".keras" or (path.is_dir() and (path / runs.MODEL_FILE).is_file()):
+    if path.suffix == ".keras" or os.sep in text or path.is_dir():
         folder = path if path.is_dir() else path.parent
-        if (folder / runs.CARD_FILE).is_file():
-            return _run_source(folder, "run")
+        if (folder / runs.CARD_FILE).is_file() and (path.is_dir() or path.name == runs.MODEL_FILE):
+            return _run_source(runs.find_run(folder, out), "run")
         model = runs.load_model(path)
         return Source(model, path.name, "file", _index_labels(model))
-    if "." not in text and os.sep not in text and text in registry.list_models():
-        model = registry.create_model(text)
-        return Source(model, text, "registry", _index_labels(model))
-    from zoo import pretrained
-
-    folder = runs.find_run(text, out)  # a run, or MODEL.TAG written as one; its errors name the choices
-    return _run_source(folder, "pretrained" if pretrained.find(text) else "run")
+    if pretrained.find(text) is not None:
+        return _run_source(runs.find_run(text, out), "pretrained")  # written as a run the first time
+    try:
+        entry = registry.get_entry(text)
+    except UnknownModelError as exc:
+        try:
+            folder = runs.run_dir(text, out)
+        except ConfigError:
+            raise exc from None
+        if folder.exists() or folder.with_name(folder.name + ".partial").exists():
+            return _run_source(runs.find_run(text, out), "run")  # its errors say what is wrong with it
+        raise UnknownModelError(f"{exc} (and no run '{text}' under {runs.output_root(out)}/)") from None
+    model = registry.create_model(entry.name)
+    return Source(model, entry.name, "registry", _index_labels(model))
 
 
 def _run_source(folder: Path, kind: str) -> Source:
