@@ -344,7 +344,7 @@ def explain(target, input=None, *, top_k: int = 5, out=None, maps_budget: int = 
     Raises:
         ConfigError, DataError, ModelLoadError: one line saying what was wrong.
     """
-    from zoo.summary import fields, summarize
+    from zoo.summary import summarize
 
     if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
         raise ConfigError(f"top-k must be a whole number >= 1, got {top_k!r}")
@@ -352,7 +352,6 @@ def explain(target, input=None, *, top_k: int = 5, out=None, maps_budget: int = 
     model = source.model
     example = _input(source, input)
     summary = summarize(model)
-    grid = {name: [[_num(f.rf), _num(f.jump), _num(f.start)] for f in fs] for name, fs in fields(model).items()}
     by_name = {layer.name: layer for layer in model.layers}
     rows = [row for row in summary.layers if row.name in by_name and row.type != "InputLayer"]
     drawn = [row.name for row in rows if _has_maps(by_name[row.name])]
@@ -376,7 +375,7 @@ def explain(target, input=None, *, top_k: int = 5, out=None, maps_budget: int = 
             "name": row.name, "type": row.type, "output_shape": row.output_shape, "params": row.params,
             "macs": row.macs, "kernel": row.kernel, "strides": row.strides, "padding": row.padding,
             "dilation": row.dilation, "groups": getattr(layer, "groups", None) if row.kernel else None,
-            "receptive_field": row.receptive_field, "jump": row.jump, "field": grid.get(row.name),
+            "receptive_field": row.receptive_field, "jump": row.jump, "field": summary.fields.get(row.name),
             "arithmetic": _arithmetic(layer, row),
         }
         if row.name in outputs:
@@ -412,11 +411,7 @@ def explain(target, input=None, *, top_k: int = 5, out=None, maps_budget: int = 
             total = outputs[name].shape[-1]
             data["notes"].append(f"{name}: {min(count, total)} of its {total} channels are shown, evenly spaced, "
                                  f"so that the page stays under {(maps_budget + 1024 * 1024) // (1024 * 1024)} MB")
-    return Report(data, grid)
-
-
-def _num(value: float) -> int | float:
-    return int(value) if float(value).is_integer() else float(value)
+    return Report(data, summary.fields)
 
 
 def _has_maps(layer) -> bool:

@@ -88,6 +88,9 @@ class ModelSummary:
     macs: int | None
     layers: list[LayerInfo] = field(default_factory=list)
     non_trainable_params: int = 0
+    # each layer whose output is a grid of positions: per spatial axis [rf, jump, start], position
+    # i's field centred at start + i * jump (zoo explain draws them; not in the --json document)
+    fields: dict[str, list[list[int | float]]] = field(default_factory=dict)
 
     @property
     def weights_kb(self) -> dict[str, float]:
@@ -268,7 +271,7 @@ class _Walker:
         self.rows: list[LayerInfo] = []
         self._seen: set[int] = set()
         self._plumbing: set[int] = set()  # tensors of mask/index operations
-        self.grids: dict[str, tuple[Field, ...]] = {}  # layer -> its fields, where its output is a grid
+        self.grids: dict[str, list[list[int | float]]] = {}  # layer -> [rf, jump, start] per axis, on a grid
 
     def model(self, model, geos: list, prefix: str = "") -> list:
         """Walk a (nested) model; return the geometry of its outputs."""
@@ -319,7 +322,7 @@ class _Walker:
             row.padding, row.dilation = window.padding, list(window.dilation)
         if geo is not None:
             if geo.kind == "grid":
-                self.grids[row.name] = geo.fields
+                self.grids[row.name] = [[_number(f.rf), _number(f.jump), _number(f.start)] for f in geo.fields]
             row.receptive_field = [_number(f.rf) for f in geo.fields]
             row.jump = [_number(f.jump) for f in geo.fields] if geo.kind == "grid" else None
         self.rows.append(row)
@@ -357,17 +360,8 @@ def summarize(model) -> ModelSummary:
         non_trainable_params=params - int(trainable),
         macs=None if None in macs else sum(macs),
         layers=walker.rows,
+        fields=walker.grids,
     )
-
-
-def fields(model) -> dict[str, tuple[Field, ...]]:
-    """Each layer whose output is a grid of positions, and what its positions see of the input:
-    per spatial axis, the field's size, the jump between positions and the centre of the first
-    (position i's field is centred at start + i * jump). `zoo explain` draws them."""
-    summarize(model)  # the same checks
-    walker = _Walker()
-    walker.model(model, [_input_geo(t) for t in model.inputs])
-    return walker.grids
 
 
 def weights_kb(params: int) -> dict[str, float]:
