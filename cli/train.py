@@ -15,8 +15,10 @@ from .app import main
               "Default: the model's dataset.")
 @click.option("--epochs", type=click.IntRange(min=1), help="Passes over the training data (default: recipe).")
 @click.option("--batch-size", type=click.IntRange(min=1), help="Examples per step on each replica (default: recipe).")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True, max=10), help="Peak learning rate (default: recipe).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same metrics on the same CPU.")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True, max=10, max_open=True),
+              help="Peak learning rate (default: recipe).")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="0 to 4294967295; the same seed gives the same metrics on the same CPU.")
 @click.option("--name", help="Run name (default: the model name, then <model>-2, -3...).")
 @click.option("--out", type=click.Path(file_okay=False), help="Output folder (default: $ZOO_HOME or ./saved_models).")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run from its last finished epoch.")

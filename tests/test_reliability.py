@@ -408,8 +408,8 @@ _VALID = {
     "--batch-size": lambda v: isinstance(v, int) and v >= 1,
     "--patience": lambda v: isinstance(v, int) and v >= 1,
     "--limit": lambda v: isinstance(v, int) and v >= 20,  # 2-19 are drawn as 22-39 (see below)
-    "--seed": lambda v: isinstance(v, int),
-    "--lr": lambda v: isinstance(v, (int, float)) and 0 < v <= 10,
+    "--seed": lambda v: isinstance(v, int) and 0 <= v <= 4_294_967_295,  # "0 to 4294967295"
+    "--lr": lambda v: isinstance(v, (int, float)) and 0 < v < 10,
     "--val-split": lambda v: isinstance(v, (int, float)) and 0 <= v < 1,
 }
 
@@ -419,7 +419,9 @@ _VALID = {
 @given(option=st.sampled_from(sorted(_VALID)),
        value=st.integers(-2, 40) | st.floats(-1, 12, allow_nan=False) | st.sampled_from(["x", "1e400", "nan", "2.5.1"]))
 @example(option="--epochs", value=1)  # a valid value trains
-@example(option="--lr", value=0.0)  # the open end of (0, 10]
+@example(option="--lr", value=0.0)  # the open ends of (0, 10)
+@example(option="--lr", value=10)
+@example(option="--seed", value=-1)  # NumPy's seed is unsigned: this was a traceback
 @pytest.mark.slow
 def test_fuzz_option_parsing(zoo_home, option, value):
     """A valid model and a tiny run, so that every valid value trains (exit 0) and every invalid one

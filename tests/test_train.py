@@ -263,6 +263,8 @@ def test_image_cnn_on_an_image_folder(tmp_path, zoo_home):
          "batch-size 5000 is larger than the 900 training examples"),
         ("lenet", dict(epochs=0), ConfigError, "epochs must be a whole number >= 1, got 0"),
         ("lenet", dict(lr=-1.0), ConfigError, "lr must be a number in (0, 10), got -1.0"),
+        ("lenet", dict(seed=-1), ConfigError, "seed must be a whole number in [0, 4294967295], got -1"),
+        ("lenet", dict(seed=2**32), ConfigError, "seed must be a whole number in [0, 4294967295], got 4294967296"),
         ("lenet", dict(val_split=1.5), ConfigError, "val-split must be in [0, 1), got 1.5"),
         ("lenet", dict(label_smoothing=1.0), ConfigError, "label-smoothing must be a number in [0, 1), got 1.0"),
         ("text_cnn", dict(crop=-0.5), ConfigError, "crop must be a number in [0, 1), got -0.5"),

@@ -94,7 +94,13 @@ class Run:
         return cls(folder, runs.read_card(folder))
 
 
+# NumPy's seed (keras.utils.set_random_seed seeds it) is an unsigned 32-bit number: -1 was a traceback
+SEED_MAX = 2**32 - 1
+
+
 def _check(config: TrainConfig) -> None:
+    if isinstance(config.seed, bool) or not isinstance(config.seed, int) or not 0 <= config.seed <= SEED_MAX:
+        raise ConfigError(f"seed must be a whole number in [0, {SEED_MAX}], got {config.seed!r}")
     for key in ("epochs", "batch_size", "limit", "patience"):
         value = getattr(config, key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
