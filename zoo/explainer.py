@@ -92,35 +92,25 @@ class Report:
 
 
 def _source(target, out=None) -> Source:
-    """A Keras model; else, in zoo summary's order: a path (a `.keras` file or a run folder), a
-    pretrained `MODEL.TAG`, a registry model or alias (untrained), a run name."""
-    from zoo import pretrained, registry
-    from zoo.errors import UnknownModelError
+    """A Keras model; else what `runs.resolve_target` finds, as `zoo summary` reads it. A pretrained
+    `MODEL.TAG` is written as a run the first time; a run name that is only begun says so."""
+    from zoo import registry
 
     if hasattr(target, "layers") and hasattr(target, "inputs"):
         return Source(target, target.name, "model", _index_labels(target))
     text = str(target)
-    path = Path(text)
-    if path.suffix == ".keras" or os.sep in text or path.is_dir():
-        folder = path if path.is_dir() else path.parent
-        if (folder / runs.CARD_FILE).is_file() and (path.is_dir() or path.name == runs.MODEL_FILE):
+    kind, what = runs.resolve_target(
+        text, out, is_run=lambda folder: folder.exists() or folder.with_name(folder.name + ".partial").exists())
+    if kind == "registry":
+        model = registry.create_model(what.name)
+        return Source(model, what.name, "registry", _index_labels(model))
+    if kind == "path":
+        folder = what if what.is_dir() else what.parent
+        if (folder / runs.CARD_FILE).is_file() and (what.is_dir() or what.name == runs.MODEL_FILE):
             return _run_source(runs.find_run(folder, out), "run")
-        model = runs.load_model(path)
-        return Source(model, path.name, "file", _index_labels(model))
-    if pretrained.find(text) is not None:
-        return _run_source(runs.find_run(text, out), "pretrained")  # written as a run the first time
-    try:
-        entry = registry.get_entry(text)
-    except UnknownModelError as exc:
-        try:
-            folder = runs.run_dir(text, out)
-        except ConfigError:
-            raise exc from None
-        if folder.exists() or folder.with_name(folder.name + ".partial").exists():
-            return _run_source(runs.find_run(text, out), "run")  # its errors say what is wrong with it
-        raise UnknownModelError(f"{exc} (and no run '{text}' under {runs.output_root(out)}/)") from None
-    model = registry.create_model(entry.name)
-    return Source(model, entry.name, "registry", _index_labels(model))
+        model = runs.load_model(what)
+        return Source(model, what.name, "file", _index_labels(model))
+    return _run_source(runs.find_run(text, out), kind)  # its errors say what is wrong with the run
 
 
 def _run_source(folder: Path, kind: str) -> Source:

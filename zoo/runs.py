@@ -201,26 +201,45 @@ def load_model(path: str | os.PathLike, *, safe_mode: bool | None = None):
         raise ModelLoadError(f"cannot load {path}: {reason}") from exc
 
 
-def resolve_model(target: str, *, out: str | os.PathLike | None = None):
-    """A model from a path (`.keras` file or run folder), a registry name, or a run name, in that order."""
-    from zoo.registry import create_model, get_entry
+def resolve_target(target: str, out: str | os.PathLike | None = None, *, is_run=None) -> tuple[str, object]:
+    """What a model TARGET names, in the order `zoo summary` and `zoo explain` read it:
+    ("path", Path) for a `.keras` file or a folder, ("pretrained", Weights) for `MODEL.TAG`,
+    ("registry", ModelEntry) for a model name or alias, ("run", Path) for a run name.
+
+    `is_run(folder)` says whether a run name's folder counts (default: it holds model.keras).
+    A name that is none of these is one UnknownModelError, with the registry's suggestions."""
+    from zoo.registry import get_entry
 
     from zoo import pretrained
 
     path = Path(target)
     if path.suffix == ".keras" or os.sep in target or path.is_dir():
-        return load_model(path)
+        return "path", path
     weights = pretrained.find(target)
     if weights is not None:
-        return pretrained.build(weights, {})
+        return "pretrained", weights
     try:
-        entry = get_entry(target)
+        return "registry", get_entry(target)
     except UnknownModelError as exc:
         try:
             run = run_dir(target, out)
         except ConfigError:
             raise exc from None
-        if (run / MODEL_FILE).is_file():
-            return load_model(run)
+        if (is_run or (lambda folder: (folder / MODEL_FILE).is_file()))(run):
+            return "run", run
         raise UnknownModelError(f"{exc} (and no run '{target}' under {output_root(out)}/)") from None
-    return create_model(entry.name)
+
+
+def resolve_model(target: str, *, out: str | os.PathLike | None = None):
+    """A model from a path (`.keras` file or run folder), `MODEL.TAG`, a registry name, or a run
+    name, in that order."""
+    from zoo.registry import create_model
+
+    from zoo import pretrained
+
+    kind, what = resolve_target(target, out)
+    if kind == "pretrained":
+        return pretrained.build(what, {})
+    if kind == "registry":
+        return create_model(what.name)
+    return load_model(what)
