@@ -301,6 +301,20 @@ def test_texts_the_model_cannot_read_get_one_line_each(text_run):
     assert table.exit_code == 0 and "known words" in table.stdout and "5 of 7" in table.stdout
 
 
+def test_an_image_given_to_a_text_model_is_named_as_one(text_run, digit_png):
+    """A picture's bytes, read as Latin-1 text, made 'none of its 9 words is in the vocabulary': the
+    line now says what the input is; the text beside it is still predicted."""
+    result = CliRunner().invoke(main, ["predict", str(text_run.path), str(digit_png),
+                                       "the bank shares rose on the market", "--json"])
+    assert result.exit_code == 1
+    run = text_run.card["run"]
+    assert result.stderr == f"Error: {digit_png}: an image, but {run} reads text; give a text or a .txt file\n"
+    results = json.loads(result.stdout)
+    assert "error" in results[0] and results[1]["predictions"][0]["label"] == "money"
+    missing = CliRunner().invoke(main, ["predict", str(text_run.path), "notes.txt"])
+    assert missing.exit_code == 1 and missing.stderr == "Error: notes.txt: no such text file\n"
+
+
 def test_the_private_converter_switch_zoo_sets_still_exists(keras):
     """zoo sets TFLiteConverter._experimental_disable_per_channel_quantization_for_dense_layers for
     int8. Setting a name the converter no longer has would pass silently and the int8 file would

@@ -37,7 +37,6 @@ TEMPLATE = Path(__file__).resolve().parent / "templates" / "explain.html"
 # the page says so, until the maps fit this (the page's other parts stay under 0.5 MB)
 MAPS_BUDGET = 9 * 1024 * 1024
 MAX_KERNELS = 64  # the first convolution's filters drawn (image_cnn has 64, text_cnn 128)
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp"}
 
 
 @dataclass
@@ -140,19 +139,12 @@ def _input(source: Source, given) -> dict | None:
         if source.preprocessing is None:
             raise ConfigError(f"{source.name} has no vocabulary (an untrained text model); explain a run or a "
                               "pretrained model, e.g. text_cnn.bbc_news, to see a text")
-        if Path(given).suffix.lower() in IMAGE_SUFFIXES:
-            raise DataError(f"{given}: an image, but {source.name} reads text; give a text or a .txt file")
-        if not Path(given).is_file() and Path(given).suffix.lower() == ".txt":
-            raise DataError(f"{given}: no such text file")
-        (item,) = prepare_inputs([given], {"preprocessing": source.preprocessing}, source.folder)
+        (item,) = prepare_inputs([given], {"preprocessing": source.preprocessing, "run": source.name}, source.folder)
         if item.error:
             raise DataError(item.error)
         return _text_input(source, item.x, item.name, item.preprocessing["steps"])
-    if not Path(given).is_file():
-        raise DataError(f"{given}: no such image file" + ("" if Path(given).suffix else
-                                                          f"; {source.name} reads images, not text"))
     spec = source.preprocessing or _plain_image_spec(source.model)
-    (item,) = prepare_inputs([given], {"preprocessing": spec}, source.folder or Path("."))
+    (item,) = prepare_inputs([given], {"preprocessing": spec, "run": source.name}, source.folder or Path("."))
     if item.error:
         raise DataError(item.error)
     return {"kind": "image", "name": given, "x": item.x[None], "steps": item.preprocessing["steps"]}

@@ -19,6 +19,8 @@ from zoo.errors import ConfigError, DataError, ModelLoadError
 
 # a text is predicted with a warning when fewer than this share of its words are known
 KNOWN_WORDS_WARNING = 0.5
+# a file so named, given to a text model, is a picture, not a text
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp"}
 
 
 def resolve_artifact(target: str | os.PathLike, out=None) -> Path:
@@ -53,7 +55,8 @@ def artifact_metadata(artifact: str | Path) -> tuple[dict, Path]:
     folder = path if path.is_dir() else path.parent
     if (folder / runs.CARD_FILE).is_file():
         card = runs.read_card(folder)
-        meta = {"model": card["model"], "labels": card["labels"], "preprocessing": card["preprocessing"],
+        meta = {"model": card["model"], "run": card["run"], "labels": card["labels"],
+                "preprocessing": card["preprocessing"],
                 "input_shape": card["preprocessing"].get("input_shape")}
         return meta, folder
     raise ModelLoadError(f"{path}: no metadata beside it ({sidecar.name}); export it with 'zoo export'")
@@ -126,14 +129,24 @@ def _texts(inputs: list[str], spec: dict, folder: Path) -> list[Prepared]:
 
 
 def prepare_inputs(inputs: list[str], meta: dict, folder: Path) -> list[Prepared]:
-    """Each input (an image path; a text, or a text file) as the model takes it, or why it cannot be."""
+    """Each input (an image path; a text, or a text file) as the model takes it, or why it cannot be.
+    `meta` names the model (its "run" or "model") for the line that says an input is of the wrong kind."""
     spec = meta["preprocessing"]
+    reader = meta.get("run") or meta.get("model") or "the model"
     if spec["type"] == "image":
         missing = [i for i in inputs if not Path(i).is_file()]
         if missing:
-            raise DataError(f"{missing[0]}: no such image file")
+            plain = "" if Path(missing[0]).suffix else f"; {reader} reads images, not text"
+            raise DataError(f"{missing[0]}: no such image file{plain}")
         return [_image(Path(i), spec) for i in inputs]
-    return _texts(inputs, spec, folder)
+    gone = [i for i in inputs if Path(i).suffix.lower() == ".txt" and not Path(i).is_file()]
+    if gone:
+        raise DataError(f"{gone[0]}: no such text file")
+    # a picture's bytes read as Latin-1 text are a few unknown "words": say what it is instead
+    pictures = {i for i in inputs if Path(i).suffix.lower() in IMAGE_SUFFIXES}
+    texts = iter(_texts([i for i in inputs if i not in pictures], spec, folder))
+    return [Prepared(i, error=f"{i}: an image, but {reader} reads text; give a text or a .txt file")
+            if i in pictures else next(texts) for i in inputs]
 
 
 def predict(artifact: str | Path, inputs: list[str], top_k: int = 5, *, out=None) -> list[dict]:
