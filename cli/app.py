@@ -13,6 +13,7 @@ import click
 
 from zoo._version import __version__
 from zoo.errors import ZooError
+from zoo.summary import shape_text as shape  # noqa: F401 - the commands' name for it
 
 
 class OneLineUsageError(click.ClickException):
@@ -74,14 +75,6 @@ def table(title: str, columns):
     for header, justify in columns:
         made.add_column(header, justify=justify, no_wrap=justify == "right")
     return made
-
-
-def shape(dims) -> str:
-    if dims is None:
-        return "-"
-    if dims and isinstance(dims[0], list):
-        return ", ".join(shape(s) for s in dims)
-    return "×".join("?" if d is None else str(d) for d in dims) or "scalar"
 
 
 def count(n) -> str:

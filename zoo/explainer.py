@@ -30,7 +30,8 @@ from string import Template
 import numpy as np
 
 from zoo import runs
-from zoo.errors import ConfigError, DataError, ModelLoadError
+from zoo.errors import ConfigError, DataError
+from zoo.summary import shape_text
 
 TEMPLATE = Path(__file__).resolve().parent / "templates" / "explain.html"
 # image_cnn's maps at every channel come to 25 MB of PNG; channels are left out, evenly, and
@@ -458,10 +459,6 @@ def _e(value) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _shape(shape) -> str:
-    return "×".join("?" if d is None else str(d) for d in shape) if isinstance(shape, list) else str(shape)
-
-
 def _flow(data: dict) -> str:
     """The layers left to right, each a box drawn to scale: height and width from its grid, a bar for a vector."""
     first = data["input_shape"]
@@ -485,7 +482,7 @@ def _flow(data: dict) -> str:
                    f'height="{length:.0f}" class="bar"/></svg>')
         anchor = f'href="#layer-{_e(item["name"])}"' if item["name"] != "input" else 'href="#input"'
         parts.append(f'<a class="node" {anchor}>{box}<span class="lname">{_e(item["name"])}</span>'
-                     f'<span class="lshape">{_e(_shape(item["output_shape"]))}</span></a>')
+                     f'<span class="lshape">{_e(shape_text(item["output_shape"]))}</span></a>')
     return '<div class="flow">' + '<span class="arrow">→</span>'.join(parts) + "</div>"
 
 
@@ -510,7 +507,7 @@ def _field_box(entry: dict, input_shape: list, picture: str | None, size: int = 
 
 
 def _layer_section(entry: dict, data: dict) -> str:
-    facts = [("type", entry["type"]), ("output", _shape(entry["output_shape"])), ("parameters", f"{entry['params']:,}"),
+    facts = [("type", entry["type"]), ("output", shape_text(entry["output_shape"])), ("parameters", f"{entry['params']:,}"),
              ("MACs", "-" if entry["macs"] is None else f"{entry['macs']:,}")]
     if entry["kernel"]:
         facts += [("kernel", "×".join(map(str, entry["kernel"]))), ("stride", "×".join(map(str, entry["strides"]))),
@@ -566,7 +563,7 @@ def _input_panel(data: dict) -> str:
     parts = ['<section id="input"><h2>Input</h2>']
     given = data["input"]
     if given is None:
-        parts.append(f'<p>No input: {_e(_shape(shape))} positions. Give an image or a text to see what each layer '
+        parts.append(f'<p>No input: {_e(shape_text(shape))} positions. Give an image or a text to see what each layer '
                      "makes of it.</p>")
         if len(shape) == 3:
             parts.append(f'<div class="view" data-h="{shape[0]}" data-w="{shape[1]}"><div class="blank"></div>'
@@ -610,7 +607,7 @@ def _kernels_section(data: dict) -> str:
         return ""
     shown = f"{k['shown']} of {k['filters']}" if k["shown"] < k["filters"] else f"all {k['filters']}"
     return (f'<section id="kernels"><h2>Kernels of {_e(k["layer"])}</h2><p class="caption">{_e(shown)} filters, '
-            f'{_e(_shape(k["shape"]))}: {_e(k["note"])}.</p><div class="maps grid">'
+            f'{_e(shape_text(k["shape"]))}: {_e(k["note"])}.</p><div class="maps grid">'
             + "".join(f'<img class="kernel {k.get("layout", "grid")}" src="{p}" alt="filter {i}">'
                       for i, p in enumerate(k["pictures"]))
             + "</div></section>")

@@ -364,6 +364,16 @@ def summarize(model) -> ModelSummary:
     )
 
 
+def shape_text(dims) -> str:
+    """A shape as people write it: [28, 28, 6] -> '28×28×6'; None for an unknown size -> '?';
+    several outputs -> '28×28×6, 10'; no shape -> '-'."""
+    if dims is None:
+        return "-"
+    if dims and isinstance(dims[0], list):
+        return ", ".join(shape_text(s) for s in dims)
+    return "×".join("?" if d is None else str(d) for d in dims) or "scalar"
+
+
 def weights_kb(params: int) -> dict[str, float]:
     """Weight storage at float32 (4 bytes) and int8 (1 byte) per parameter, in KB."""
     return {"float32": round(params * 4 / 1024, 1), "int8": round(params / 1024, 1)}
