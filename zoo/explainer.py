@@ -31,6 +31,7 @@ import numpy as np
 
 from zoo import runs
 from zoo.errors import ConfigError, DataError
+from zoo.metrics import as_class_probabilities
 from zoo.summary import shape_text
 
 TEMPLATE = Path(__file__).resolve().parent / "templates" / "explain.html"
@@ -348,7 +349,7 @@ def explain(target, input=None, *, top_k: int = 5, out=None, maps_budget: int = 
         values = probe(example["x"], training=False)
         values = values if isinstance(values, (list, tuple)) else [values]
         outputs = {n: np.asarray(v)[0] for n, v in zip(drawn, values)}
-        probabilities = _probabilities(np.asarray(values[-1]))
+        probabilities = as_class_probabilities(np.asarray(values[-1]))[0]
 
     keep = _channels_to_keep(outputs, maps_budget)
     layers = []
@@ -402,12 +403,6 @@ def _has_maps(layer) -> bool:
     return "Conv" in kind or "Pooling" in kind
 
 
-def _probabilities(output: np.ndarray) -> np.ndarray:
-    from zoo.metrics import as_class_probabilities
-
-    return as_class_probabilities(output)[0]
-
-
 def _channels_to_keep(outputs: dict, budget: int) -> dict:
     """Channels per layer so that the maps fit the budget: all of them where they do. PNG bytes are
     estimated from one channel per layer, at 1.37 bytes of base64 per byte."""
@@ -436,7 +431,8 @@ def _contributions(model, example: dict, top: int, source: Source) -> dict:
     batch = np.repeat(example["x"], len(positions) + 1, axis=0)
     for row, i in enumerate(positions, start=1):
         batch[row, i] = oov
-    probs = np.concatenate([_all_probabilities(model, batch[i : i + 256]) for i in range(0, len(batch), 256)])
+    probs = np.concatenate([as_class_probabilities(np.asarray(model(batch[i : i + 256], training=False)))
+                            for i in range(0, len(batch), 256)])
     p = np.clip(probs[:, top], 1e-12, 1 - 1e-12)
     odds = np.log(p) - np.log1p(-p)
     deltas = odds[0] - odds[1:]
@@ -444,12 +440,6 @@ def _contributions(model, example: dict, top: int, source: Source) -> dict:
             "the word made unknown", "tokens": [{"word": example["tokens"][i], "position": i,
                                               "contribution": round(float(d), 6)}
                                              for i, d in zip(positions, deltas)]}
-
-
-def _all_probabilities(model, batch: np.ndarray) -> np.ndarray:
-    from zoo.metrics import as_class_probabilities
-
-    return as_class_probabilities(np.asarray(model(batch, training=False)))
 
 
 # ---------------------------------------------------------------- the page

@@ -146,6 +146,7 @@ def _say_waiting(name: str, holder: dict, seconds: float, on_wait) -> None:
     else:
         warnings.warn(message, ZooWarning, stacklevel=5)
 
+
 def holder(root: Path, name: str) -> dict | None:
     """Who holds run `name` now, as its lock file says, for a reader's message; None if no live
     process does (a process killed with -9 leaves its record, but not its pid, behind)."""

@@ -391,7 +391,7 @@ def _callbacks(config: TrainConfig, folder: Path, monitor: str, agree=None) -> l
     from zoo.callbacks import AtomicBackupAndRestore, BestWeights
 
     k = keras()
-    checkpoints = folder / "checkpoints"
+    checkpoints = folder / runs.CHECKPOINTS
     so_far = [row[monitor] for row in _history_rows(folder / "history.csv") if monitor in row]
     callbacks = [
         k.callbacks.CSVLogger(str(folder / "history.csv"), append=config.resume),
@@ -494,7 +494,7 @@ def _interrupted(partial: Path, hint: str, published: Path | None) -> Interrupte
     """Ctrl-C: what was kept, and the command that goes on from it."""
     if published is not None:
         return Interrupted(f"interrupted after the run was written to {published}/; it is complete")
-    if (partial / "checkpoints" / "backup" / "training_metadata.json").is_file():
+    if (partial / runs.CHECKPOINTS / "backup" / "training_metadata.json").is_file():
         return Interrupted(f"interrupted; finished epochs are kept in {partial}/ - continue with: {hint}")
     shutil.rmtree(partial, ignore_errors=True)  # options only, no epoch: nothing worth resuming
     return Interrupted("interrupted before the first epoch finished; nothing was saved")
@@ -572,7 +572,7 @@ def _train_locked(config: TrainConfig, entry, root: Path, dist, name: str, resum
         return Run(None, {"run": name, "model": entry.name, "task_in_cluster": dist.task,
                           "distribution": distribution, "training": training}, chief=False)
 
-    best = folder / "checkpoints" / BEST
+    best = folder / runs.CHECKPOINTS / BEST
     if best.is_file():
         trainer.load_weights(best)
     training["best_epoch"] = _best_epoch(rows, monitor)
