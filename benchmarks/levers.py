@@ -20,6 +20,7 @@ import subprocess
 import sys
 
 from _machine import describe
+from _timing import epoch_timer, rate
 
 # name: (what it is, (on: env, options), (off: env, options))
 LEVERS = {
@@ -39,29 +40,19 @@ LEVERS = {
 def _child(options: dict) -> int:
     """One zoo.train in this process; print its samples/s over the epochs after the first."""
     import tempfile
-    import time
 
     from zoo.backend import keras
 
-    class Clock(keras().callbacks.Callback):
-        def __init__(self):
-            super().__init__()
-            self.times = []
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self.started = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.times.append(time.perf_counter() - self.started)
+    keras()  # zoo's quiet import of TensorFlow first; the timer then uses the same keras
 
     import zoo
 
-    clock = Clock()
+    clock = epoch_timer()
     with tempfile.TemporaryDirectory() as out:
         run = zoo.train(options.pop("model"), out=out, verbose=0, val_split=0.0, calibrate=False,
                         callbacks=[clock], **options)
     examples = run.card["dataset"]["train_used"]
-    print(json.dumps({"samples_per_second": examples * (len(clock.times) - 1) / sum(clock.times[1:])}))
+    print(json.dumps({"samples_per_second": rate(examples, clock.seconds)}))
     return 0
 
 

@@ -27,45 +27,22 @@ import time
 import numpy as np
 
 from _machine import describe
+from _timing import epoch_timer, rate
 
 BATCH, LR = 128, 1e-3
 ALPHA = 0.01  # every contender decays the learning rate as zoo does: cosine, to 1% at the end
-
-
-def _epoch_timer():
-    """A Keras callback that records each epoch's wall time."""
-    import keras
-
-    class EpochTimer(keras.callbacks.Callback):
-        seconds: list = []
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self.start = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.seconds.append(time.perf_counter() - self.start)
-
-    timer = EpochTimer()
-    timer.seconds = []
-    return timer
-
-
-def _rate(n: int, seconds: list[float]) -> float:
-    """Samples per second over the epochs after the first (which pays for tracing)."""
-    later = seconds[1:] or seconds
-    return n * len(later) / sum(later)
 
 
 def zoo_path(model: str, epochs: int, data) -> tuple[float, float]:
     """zoo.train itself (tf.data, steps_per_execution, callbacks), as a user runs it."""
     import zoo
 
-    timer = _epoch_timer()
+    timer = epoch_timer()
     with tempfile.TemporaryDirectory() as out:
         # the others' loss: no label smoothing (the MNIST recipes smooth), no augmentation
         run = zoo.train(model, epochs=epochs, batch_size=BATCH, lr=LR, augment=0, label_smoothing=0,
                         val_split=0.0, out=out, verbose=0, callbacks=[timer])
-        return _rate(len(data[1]), timer.seconds), run.metrics["test_accuracy"]
+        return rate(len(data[1]), timer.seconds), run.metrics["test_accuracy"]
 
 
 def plain_keras(model: str, epochs: int, data) -> tuple[float, float]:
@@ -80,10 +57,10 @@ def plain_keras(model: str, epochs: int, data) -> tuple[float, float]:
     schedule = keras.optimizers.schedules.CosineDecay(LR, decay_steps=steps * epochs, alpha=ALPHA)
     net.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy",
                 metrics=["accuracy"])
-    timer = _epoch_timer()
+    timer = epoch_timer()
     net.fit(x, y, batch_size=BATCH, epochs=epochs, verbose=0, callbacks=[timer])
     accuracy = float((net.predict(xt, batch_size=1024, verbose=0).argmax(1) == yt).mean())
-    return _rate(len(y), timer.seconds), accuracy
+    return rate(len(y), timer.seconds), accuracy
 
 
 def in_child(contender: str, env: dict):
@@ -168,7 +145,7 @@ def pytorch_eager(model: str, epochs: int, data) -> tuple[float, float]:
         seconds.append(time.perf_counter() - start)
     with torch.no_grad():
         pred = net(torch.from_numpy(xt.transpose(0, 3, 1, 2).copy())).argmax(1).numpy()
-    return _rate(len(y), seconds), float((pred == yt).mean())
+    return rate(len(y), seconds), float((pred == yt).mean())
 
 
 def main() -> int:
