@@ -35,6 +35,23 @@ def quiet_environment() -> None:
 
 
 @contextlib.contextmanager
+def native_output_redirected(target_fd: int, fds=(1, 2)):
+    """Point file descriptors at `target_fd` while native code writes, and back after, whatever
+    happens in the block (C++ libraries print with printf, past Python's sys.stdout)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [(fd, os.dup(fd)) for fd in fds]
+    try:
+        for fd, _ in saved:
+            os.dup2(target_fd, fd)
+        yield
+    finally:
+        for fd, copy in saved:
+            os.dup2(copy, fd)
+            os.close(copy)
+
+
+@contextlib.contextmanager
 def native_output_silenced(fds=(2,)):
     """Point file descriptors (default: 2) at /dev/null while native code chatters.
 
@@ -43,25 +60,19 @@ def native_output_silenced(fds=(2,)):
     if _verbose():
         yield
         return
-    saved = []
     try:
         sys.stdout.flush()
         sys.stderr.flush()
-        saved = [(fd, os.dup(fd)) for fd in fds]
+        for fd in fds:
+            os.fstat(fd)
     except (OSError, ValueError, AttributeError):  # no real descriptors (some test runners)
-        for _, copy in saved:
-            os.close(copy)
         yield
         return
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:
-        for fd, _ in saved:
-            os.dup2(devnull, fd)
-        yield
+        with native_output_redirected(devnull, fds):
+            yield
     finally:
-        for fd, copy in saved:
-            os.dup2(copy, fd)
-            os.close(copy)
         os.close(devnull)
 
 

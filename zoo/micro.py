@@ -145,25 +145,16 @@ def _captured(fn):
 
     TFLM's C++ reports allocation failures and its allocation record with printf, not in the
     Python exception."""
-    import os
-    import sys
     import tempfile
 
-    sys.stdout.flush()
-    sys.stderr.flush()
+    from zoo.backend import native_output_redirected
+
     with tempfile.TemporaryFile() as log:
-        saved = [(fd, os.dup(fd)) for fd in (1, 2)]
-        try:
-            for fd, _ in saved:
-                os.dup2(log.fileno(), fd)
+        with native_output_redirected(log.fileno(), (1, 2)):
             try:
                 result = fn()
             except Exception as exc:  # noqa: BLE001 - returned to the caller, with the log that explains it
                 result = exc
-        finally:
-            for fd, copy in saved:
-                os.dup2(copy, fd)
-                os.close(copy)
         log.seek(0)
         return result, log.read().decode(errors="replace")
 
