@@ -60,7 +60,7 @@ CASES = [
     (["train", "lenet", "--batch-size", "0"], 2,
      "Error: Invalid value for '--batch-size': 0 is not in the range x>=1. (see 'zoo train --help')"),
     (["train", "lenet", "--lr", "-0.1"], 2,
-     "Error: Invalid value for '--lr': -0.1 is not in the range 0<x<=10. (see 'zoo train --help')"),
+     "Error: Invalid value for '--lr': -0.1 is not in the range 0<x<10. (see 'zoo train --help')"),
     (["train", "lenet", "--lr", "fast"], 2,
      "Error: Invalid value for '--lr': 'fast' is not a valid float range. (see 'zoo train --help')"),
     (["train", "lenet", "--label-smoothing", "1"], 2,
