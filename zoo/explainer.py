@@ -100,8 +100,7 @@ def _source(target, out=None) -> Source:
     if hasattr(target, "layers") and hasattr(target, "inputs"):
         return Source(target, target.name, "model", _index_labels(target))
     text = str(target)
-    kind, what = runs.resolve_target(
-        text, out, is_run=lambda folder: folder.exists() or folder.with_name(folder.name + ".partial").exists())
+    kind, what = runs.resolve_target(text, out, is_run=runs.begun)
     if kind == "registry":
         model = registry.create_model(what.name)
         return Source(model, what.name, "registry", _index_labels(model))

@@ -38,8 +38,7 @@ def resolve_artifact(target: str | os.PathLike, out=None) -> Path:
             folder = runs.run_dir(str(target), out)
         except ConfigError:
             folder = None  # not a valid run name either
-        if folder is not None and (folder.exists() or folder.with_name(folder.name + ".partial").exists()
-                                   or weights is not None):
+        if folder is not None and (runs.begun(folder) or weights is not None):
             return runs.find_run(target, out)  # its errors say what is wrong with that run
     raise ModelLoadError(f"{target}: no such artifact, and no run of that name under {runs.output_root(out)}/; "
                          "give a .tflite, .onnx or .keras file, a SavedModel folder, or a run name")

@@ -38,6 +38,16 @@ def run_dir(name: str, out: str | os.PathLike | None = None) -> Path:
     return output_root(out) / name
 
 
+def partial_dir(folder: Path) -> Path:
+    """Where a run lives until it is complete: `NAME.partial` beside `NAME`."""
+    return folder.with_name(folder.name + ".partial")
+
+
+def begun(folder: Path) -> bool:
+    """A run of this folder's name exists, finished or not (find_run then says which)."""
+    return folder.exists() or partial_dir(folder).exists()
+
+
 def read_json(path: Path, fix: str, required: tuple[str, ...] = ()) -> dict:
     """A JSON object that zoo wrote, or one `DamagedFileError` line that names the file, what is
     wrong with it and `fix`, what to do: never a traceback for a truncated or edited file.
@@ -93,7 +103,7 @@ def find_run(target: str | os.PathLike, out: str | os.PathLike | None = None) ->
         holder = locks.holder(folder.parent, folder.name)
         if holder is not None:  # its first training, still under way
             raise locks.RunLocked(locks.refusal(folder.name, "read", holder))
-        partial = folder.with_name(folder.name + ".partial")
+        partial = partial_dir(folder)
         if partial.is_dir():
             raise ModelLoadError(f"run '{target}' did not finish; continue it with: zoo train MODEL --name {target} --resume")
     raise ModelLoadError(f"no run '{target}': no {CARD_FILE} in {path} or under {output_root(out)}/")
@@ -145,7 +155,8 @@ def repair_swaps(root: Path) -> list[str]:
         if not match or not old.is_dir():
             continue
         name = match.group("name")
-        final, partial = old.with_name(name), old.with_name(name + ".partial")
+        final = old.with_name(name)
+        partial = partial_dir(final)
         try:
             with locks.hold(root, name, locks.REPAIR):
                 if final.exists():
