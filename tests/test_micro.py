@@ -47,10 +47,21 @@ def test_budget_errors(options, message):
     assert str(err.value) == message
 
 
-def test_the_boards_the_issue_names():
-    assert {(b.name, b.flash_kb, b.ram_kb) for b in BOARDS.values()} == {
-        ("Arduino Nano 33 BLE Sense", 1024, 256), ("Raspberry Pi Pico", 2048, 264),
-        ("ESP32-S3", 8192, 512), ("STM32F746 Discovery", 1024, 320)}
+# Flash and RAM as each board's datasheet gives them (KB = 1024 bytes), all taken as free for the model
+DATASHEETS = {
+    # nRF52840 Product Specification v1.7, section 1 (Nordic): "1 MB flash and 256 KB RAM"
+    "nano33ble": (1024, 256),
+    # Raspberry Pi Pico datasheet, section 2.1: 2 MB QSPI flash (W25Q16JV); RP2040 datasheet: 264 KB SRAM
+    "pico": (2048, 264),
+    # STM32F746xx datasheet DS10916, "1 Mbyte of Flash memory", "320 Kbytes of SRAM" (DTCM included)
+    "stm32f746": (1024, 320),
+    # ESP32-S3 datasheet, 512 KB of SRAM; ESP32-S3-DevKitC-1 with the ESP32-S3-WROOM-1-N8 module: 8 MB flash
+    "esp32s3": (8192, 512),
+}
+
+
+def test_the_boards_are_their_datasheets():
+    assert {key: (b.flash_kb, b.ram_kb) for key, b in BOARDS.items()} == DATASHEETS
     assert budget() is None and budget(flash_kb=100, ram_kb=20).ram_kb == 20
 
 
@@ -70,6 +81,10 @@ def test_a_model_over_budget_names_both_figures():
     ("SELECT_V2", "AddSelectV2()"), ("STRIDED_SLICE", "AddStridedSlice()"), ("NOT_EQUAL", "AddNotEqual()"),
     ("DEPTHWISE_CONV_2D", "AddDepthwiseConv2D()"), ("BATCH_TO_SPACE_ND", "AddBatchToSpaceNd()"),
     ("L2_NORMALIZATION", "AddL2Normalization()"), ("ADD_N", "AddAddN()"), ("SUM", "AddSum()"),
+    # no rule of case gives these four (a rule gave AddPadv2, AddBatchMatmul, AddCumsum,
+    # AddUnidirectionalSequenceLstm): the header spells them so
+    ("PADV2", "AddPadV2()"), ("BATCH_MATMUL", "AddBatchMatMul()"), ("CUMSUM", "AddCumSum()"),
+    ("UNIDIRECTIONAL_SEQUENCE_LSTM", "AddUnidirectionalSequenceLSTM()"),
 ])
 def test_resolver_calls_are_tflms_names(op, call):
     from zoo.micro import resolver_call
@@ -81,6 +96,43 @@ def test_budget_options_belong_to_the_micro_target():
     result = CliRunner().invoke(main, ["export", "nope", "--target", "cpu", "--board", "pico"])
     assert result.exit_code == 2
     assert result.stderr == "Error: --board, --flash-kb and --ram-kb are for --target micro\n"
+
+
+def test_the_resolver_table_names_real_operators_and_refuses_others():
+    """Every op in zoo's table is a builtin of the TFLite schema (TFLM's own copy of it)."""
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
+
+    from zoo.micro import RESOLVER, resolver_call
+
+    builtins = {name for name in vars(schema.BuiltinOperator) if not name.startswith("_")}
+    assert set(RESOLVER) <= builtins and len(RESOLVER) == 100
+    with pytest.raises(ExportError, match="^TFLite Micro's op resolver has no method for NON_MAX_SUPPRESSION_V4; "):
+        resolver_call("NON_MAX_SUPPRESSION_V4")
+
+
+@pytest.mark.parametrize("run, namespace", [
+    ("lenet5.mnist", "lenet5_mnist"), ("class", "model_class"), ("int", "model_int"), ("3d", "model_3d"),
+    # C++ reserves every name with "__" in it, and "_" then a capital ([lex.name]): none is made
+    ("_Model", "Model"), ("a__b", "a_b"), ("__", "model"),
+])
+def test_every_run_name_is_a_namespace_that_compiles(run, namespace, tmp_path):
+    from zoo import micro
+
+    assert micro.identifier(run) == namespace
+    if run not in ("class", "int"):
+        return
+    compiler = shutil.which("g++") or shutil.which("c++")
+    if compiler is None:
+        if os.environ.get("CI"):
+            pytest.fail("no C++ compiler in CI: .ci/run installs g++")
+        pytest.skip("no C++ compiler on this machine (apt-get install g++)")
+    model = tmp_path / "model_micro.tflite"
+    model.write_bytes(bytes(range(64)))  # the bytes are only copied into an array
+    end = {"dtype": "int8", "shape": [1, 4], "scale": 0.5, "zero_point": 0}
+    micro.write_sources(model, run=run, model="tiny", arena=1024, io={"input": end, "output": end, "ops": ["ADD"]},
+                        labels=["a", "b"], verified="-", preprocessing="-")
+    subprocess.run([compiler, "-std=c++17", "-Wall", "-Werror", "-fsyntax-only", str(tmp_path / "model_micro.cc")],
+                   check=True)
 
 
 # ---------------------------------------------------------------- helpers: an independent look at the files
@@ -215,6 +267,10 @@ def test_lenet5_meets_the_goals(lenet_micro):
     sidecar = json.loads((folder / "export" / "model_micro.tflite.json").read_text())
     assert sidecar["tflite"]["batch"] == 1 and sidecar["tflite"]["input_dtype"] == "int8"
     assert sidecar["micro"]["arena_bytes"] == arena
+    # CMSIS-NN's scratch buffer for c3, worked by hand: 2 x 6 in-channels x 5 x 5 int16 values = 600
+    # bytes (c1: 2 x 1 x 5 x 5 x 2 = 100), in 16-byte steps: 608
+    headroom = re.search(r"kTensorArenaHeadroom = (\d+);", (folder / "export" / "model_micro.h").read_text())
+    assert int(headroom.group(1)) == sidecar["micro"]["arena_headroom_bytes"] == 608
 
 
 @pytest.mark.slow
@@ -309,7 +365,7 @@ def test_without_tflite_micro_the_micro_target_says_so_and_the_others_work(monke
     assert result.exit_code == 1
     assert result.stderr == ("Error: --target micro needs the TFLite Micro interpreter, which did not import "
                              "(import of tflite_micro.python.tflite_micro halted; None in sys.modules); install it with: "
-                             "pip install tflite-micro\n")
+                             "pip install 'zoo[micro]' (Linux x86-64 only: tflite-micro ships no other wheels)\n")
     assert not (tmp_path / "lenet5.mnist").exists()  # refused before anything was loaded or written
     result = CliRunner().invoke(main, ["export", "lenet5.mnist", "--quantize", "dynamic"],
                                 env={"ZOO_HOME": str(tmp_path)})

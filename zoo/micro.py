@@ -136,7 +136,8 @@ def runtime():
     except Exception as exc:  # noqa: BLE001 - missing, or a wheel that will not load on this machine
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ExportError(f"--target micro needs the TFLite Micro interpreter, which did not import ({reason}); "
-                          f"install it with: pip install tflite-micro") from None
+                          f"install it with: pip install 'zoo[micro]' (Linux x86-64 only: tflite-micro ships no "
+                          "other wheels)") from None
     return tflm
 
 
@@ -239,18 +240,101 @@ def ops(data: bytes) -> list[str]:
     return seen
 
 
+def scratch_headroom(data: bytes) -> int:
+    """Arena bytes to add for Arm's optimized kernels (CMSIS-NN), which ask for a scratch buffer in
+    the arena that TFLM's reference kernels, where the arena is measured, do not: the largest
+    buffer one op asks for, by CMSIS-NN's `*_get_buffer_size` for a Cortex-M with the DSP
+    extension (convolution: 2 x in-channels x kernel height x width int16 values; depthwise:
+    in-channels x kernel height x width int16; average pooling: channels int32), in 16-byte steps.
+    One op runs at a time, so the largest buffer, not their sum, is what the peak can grow by.
+    ESP-NN's buffers differ: on an ESP32, measure with MicroInterpreter::arena_used_bytes()."""
+    from zoo.backend import native_output_silenced
+
+    from ai_edge_litert.interpreter import Interpreter
+
+    with native_output_silenced():
+        interpreter = Interpreter(model_content=data)
+    shapes = {t["index"]: [int(d) for d in t["shape"]] for t in interpreter.get_tensor_details()}
+    largest = 0
+    for op in interpreter._get_ops_details():
+        name, inputs = op["op_name"], [i for i in op["inputs"] if i >= 0]
+        if name == "CONV_2D" and len(inputs) >= 2:
+            _, kh, kw, cin = shapes[inputs[1]]
+            need = 0 if kh == kw == 1 else 2 * cin * kh * kw * 2
+        elif name == "DEPTHWISE_CONV_2D" and len(inputs) >= 2:
+            _, kh, kw, _ = shapes[inputs[1]]
+            need = shapes[inputs[0]][-1] * kh * kw * 2
+        elif name == "AVERAGE_POOL_2D" and inputs:
+            need = shapes[inputs[0]][-1] * 4
+        else:
+            need = 0
+        largest = max(largest, need)
+    return -(-largest // ALIGN) * ALIGN
+
+
 # ---------------------------------------------------------------- the C++ source
+
+
+# The MicroMutableOpResolver method that registers each builtin operator, as TFLM's
+# tensorflow/lite/micro/micro_mutable_op_resolver.h names them (tflite-micro at 90b983c, 2026-08-20).
+# A table, not a rule: no rule of case gives PADV2 -> AddPadV2, CUMSUM -> AddCumSum,
+# BATCH_MATMUL -> AddBatchMatMul and UNIDIRECTIONAL_SEQUENCE_LSTM -> AddUnidirectionalSequenceLSTM.
+RESOLVER = {
+    "ABS": "AddAbs", "ADD": "AddAdd", "ADD_N": "AddAddN", "ARG_MAX": "AddArgMax", "ARG_MIN": "AddArgMin",
+    "ASSIGN_VARIABLE": "AddAssignVariable", "AVERAGE_POOL_2D": "AddAveragePool2D",
+    "BATCH_MATMUL": "AddBatchMatMul", "BATCH_TO_SPACE_ND": "AddBatchToSpaceNd",
+    "BROADCAST_ARGS": "AddBroadcastArgs", "BROADCAST_TO": "AddBroadcastTo", "CALL_ONCE": "AddCallOnce",
+    "CAST": "AddCast", "CEIL": "AddCeil", "CONCATENATION": "AddConcatenation", "CONV_2D": "AddConv2D",
+    "COS": "AddCos", "CUMSUM": "AddCumSum", "DEPTHWISE_CONV_2D": "AddDepthwiseConv2D",
+    "DEPTH_TO_SPACE": "AddDepthToSpace", "DEQUANTIZE": "AddDequantize", "DIV": "AddDiv",
+    "DYNAMIC_UPDATE_SLICE": "AddDynamicUpdateSlice", "ELU": "AddElu", "EMBEDDING_LOOKUP": "AddEmbeddingLookup",
+    "EQUAL": "AddEqual", "EXP": "AddExp", "EXPAND_DIMS": "AddExpandDims", "FILL": "AddFill",
+    "FLOOR": "AddFloor", "FLOOR_DIV": "AddFloorDiv", "FLOOR_MOD": "AddFloorMod",
+    "FULLY_CONNECTED": "AddFullyConnected", "GATHER": "AddGather", "GATHER_ND": "AddGatherNd",
+    "GREATER": "AddGreater", "GREATER_EQUAL": "AddGreaterEqual", "HARD_SWISH": "AddHardSwish", "IF": "AddIf",
+    "L2_NORMALIZATION": "AddL2Normalization", "L2_POOL_2D": "AddL2Pool2D", "LEAKY_RELU": "AddLeakyRelu",
+    "LESS": "AddLess", "LESS_EQUAL": "AddLessEqual", "LOG": "AddLog", "LOGICAL_AND": "AddLogicalAnd",
+    "LOGICAL_NOT": "AddLogicalNot", "LOGICAL_OR": "AddLogicalOr", "LOGISTIC": "AddLogistic",
+    "LOG_SOFTMAX": "AddLogSoftmax", "MAXIMUM": "AddMaximum", "MAX_POOL_2D": "AddMaxPool2D", "MEAN": "AddMean",
+    "MINIMUM": "AddMinimum", "MIRROR_PAD": "AddMirrorPad", "MUL": "AddMul", "NEG": "AddNeg",
+    "NOT_EQUAL": "AddNotEqual", "PACK": "AddPack", "PAD": "AddPad", "PADV2": "AddPadV2", "PRELU": "AddPrelu",
+    "QUANTIZE": "AddQuantize", "READ_VARIABLE": "AddReadVariable", "REDUCE_ALL": "AddReduceAll",
+    "REDUCE_MAX": "AddReduceMax", "REDUCE_MIN": "AddReduceMin", "RELU": "AddRelu", "RELU6": "AddRelu6",
+    "RESHAPE": "AddReshape", "RESIZE_BILINEAR": "AddResizeBilinear",
+    "RESIZE_NEAREST_NEIGHBOR": "AddResizeNearestNeighbor", "REVERSE_V2": "AddReverseV2", "ROUND": "AddRound",
+    "RSQRT": "AddRsqrt", "SELECT_V2": "AddSelectV2", "SHAPE": "AddShape", "SIN": "AddSin", "SLICE": "AddSlice",
+    "SOFTMAX": "AddSoftmax", "SPACE_TO_BATCH_ND": "AddSpaceToBatchNd", "SPACE_TO_DEPTH": "AddSpaceToDepth",
+    "SPLIT": "AddSplit", "SPLIT_V": "AddSplitV", "SQRT": "AddSqrt", "SQUARE": "AddSquare",
+    "SQUARED_DIFFERENCE": "AddSquaredDifference", "SQUEEZE": "AddSqueeze", "STRIDED_SLICE": "AddStridedSlice",
+    "SUB": "AddSub", "SUM": "AddSum", "SVDF": "AddSvdf", "TANH": "AddTanh", "TRANSPOSE": "AddTranspose",
+    "TRANSPOSE_CONV": "AddTransposeConv", "UNIDIRECTIONAL_SEQUENCE_LSTM": "AddUnidirectionalSequenceLSTM",
+    "UNPACK": "AddUnpack", "VAR_HANDLE": "AddVarHandle", "WHILE": "AddWhile", "ZEROS_LIKE": "AddZerosLike",
+}
+# C++ keywords (and the alternative tokens) that a run name cannot be as a namespace
+CPP_KEYWORDS = frozenset("""
+    alignas alignof and and_eq asm auto bitand bitor bool break case catch char char8_t char16_t char32_t class
+    compl concept const consteval constexpr constinit const_cast continue co_await co_return co_yield decltype
+    default delete do double dynamic_cast else enum explicit export extern false float for friend goto if inline
+    int long mutable namespace new noexcept not not_eq nullptr operator or or_eq private protected public
+    register reinterpret_cast requires return short signed sizeof static static_assert static_cast struct
+    switch template this thread_local throw true try typedef typeid typename union unsigned using virtual void
+    volatile wchar_t while xor xor_eq""".split())
 
 
 def resolver_call(op: str) -> str:
     """`CONV_2D` -> `AddConv2D()`: the MicroMutableOpResolver method that registers a builtin."""
-    return "Add" + "".join(p if p[0].isdigit() else p.capitalize() for p in op.split("_")) + "()"
+    if op not in RESOLVER:
+        raise ExportError(f"TFLite Micro's op resolver has no method for {op}; the model cannot run on a "
+                          "microcontroller as it is")
+    return RESOLVER[op] + "()"
 
 
 def identifier(run: str) -> str:
-    """A C++ namespace from a run name: `lenet5.mnist` -> `lenet5_mnist`."""
-    name = re.sub(r"\W", "_", run, flags=re.ASCII)
-    return name if re.match(r"[A-Za-z_]", name) else f"model_{name}"
+    """A C++ namespace from a run name: `lenet5.mnist` -> `lenet5_mnist`. Runs of underscores become
+    one and none leads (C++ reserves `__` and `_X` names); a keyword (`class`) or a leading digit
+    gets a `model_` prefix, so that every run name gives a header that compiles."""
+    name = re.sub(r"_+", "_", re.sub(r"\W", "_", run, flags=re.ASCII)).strip("_") or "model"
+    return f"model_{name}" if name in CPP_KEYWORDS or not re.match(r"[A-Za-z]", name) else name
 
 
 def _c_string(text: str) -> str:
@@ -266,7 +350,7 @@ def _c_float(value: float) -> str:
 
 
 def write_sources(tflite: Path, *, run: str, model: str, arena: int, io: dict, labels: list, verified: str,
-                  preprocessing: str) -> tuple[Path, Path]:
+                  preprocessing: str, headroom: int = 0) -> tuple[Path, Path]:
     """`model_micro.h` (constants) and `model_micro.cc` (the model bytes, the labels) beside `tflite`."""
     data = tflite.read_bytes()
     space = identifier(run)
@@ -288,9 +372,13 @@ def write_sources(tflite: Path, *, run: str, model: str, arena: int, io: dict, l
         f"constexpr unsigned int kModelLength = {len(data)};",
         "",
         "// The smallest tensor arena in which the model allocates and runs, measured in the TFLM",
-        "// interpreter on a 64-bit host (a 32-bit MCU's pointers are smaller; it needs no more).",
-        "// Declare it as: alignas(16) static uint8_t tensor_arena[kTensorArenaSize];",
+        "// interpreter with its reference kernels on a 64-bit host. Optimized kernels ask for scratch",
+        "// buffers in the arena as well: with CMSIS-NN (Arm Cortex-M) add kTensorArenaHeadroom, the",
+        "// largest buffer one of this model's ops asks for by CMSIS-NN's formulas; ESP-NN's differ, so on",
+        "// an ESP32 check MicroInterpreter::arena_used_bytes() on the board.",
+        "// Declare it as: alignas(16) static uint8_t tensor_arena[kTensorArenaSize + kTensorArenaHeadroom];",
         f"constexpr size_t kTensorArenaSize = {arena};",
+        f"constexpr size_t kTensorArenaHeadroom = {headroom};",
         "",
         "// The op resolver it needs: tflite::MicroMutableOpResolver<kNumOps> resolver; then",
         f"//   {'; '.join('resolver.' + resolver_call(op) for op in io['ops'])};",
