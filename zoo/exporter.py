@@ -204,9 +204,11 @@ def prepare_run(run_target, calibration_samples: int, out=None, model=None) -> E
     model = model if model is not None else runs.load_model(folder)
     prep, dataset = run_dataset(folder, card)
     x_test = prep(dataset.x_test)
+    from zoo.data import sample_across_classes
+
     limit = card["dataset"].get("limit")
-    train = dataset.x_train[:limit] if limit else dataset.x_train
-    calibration = prep(train[:calibration_samples])
+    x_train, y_train = (dataset.x_train[:limit], dataset.y_train[:limit]) if limit else (dataset.x_train, dataset.y_train)
+    calibration = prep(x_train[sample_across_classes(y_train, calibration_samples)])
     keras_probs = as_class_probabilities(model.predict(x_test, batch_size=1024, verbose=0))
     return ExportJob(folder, card, model, x_test, dataset.y_test, keras_probs, calibration)
 
@@ -298,7 +300,7 @@ def export_one(job: ExportJob, format: str, quantize: str, target: str | None, b
             )
         meta = _metadata(job, runner, format, quantize, target)
         if fits is not None:
-            fits["sources"] = _micro_sources(job, runner, tmp, check)
+            fits["sources"] = _micro_sources(job, runner, tmp, check, fits["arena_headroom_bytes"])
             meta["micro"] = fits
         (staging / f"{final.name}.json").write_text(json.dumps(meta, indent=2) + "\n")
         if job.card["preprocessing"]["type"] == "text":
@@ -331,10 +333,11 @@ def _check_micro(job: ExportJob, runner, path: Path, board) -> dict:
     from zoo import micro
 
     fits = micro.check_fits(job.card["run"], path.stat().st_size, runner.arena_bytes, board)
-    return {**fits, "arena_bytes": runner.arena_bytes, "ops": runner.ops, "allocations": runner.allocations}
+    return {**fits, "arena_bytes": runner.arena_bytes, "arena_headroom_bytes": micro.scratch_headroom(path.read_bytes()),
+            "ops": runner.ops, "allocations": runner.allocations}
 
 
-def _micro_sources(job: ExportJob, runner, path: Path, check: dict) -> list[str]:
+def _micro_sources(job: ExportJob, runner, path: Path, check: dict, headroom: int) -> list[str]:
     """model_micro.h / .cc beside the verified file: the bytes, the arena, I/O and labels."""
     from zoo import micro
 
@@ -348,7 +351,7 @@ def _micro_sources(job: ExportJob, runner, path: Path, check: dict) -> list[str]
         path, run=job.card["run"], model=job.card["model"], arena=runner.arena_bytes,
         io={"input": end(runner.input), "output": end(runner.output), "ops": runner.ops},
         labels=job.card["labels"], verified=verified,
-        preprocessing=micro.describe_preprocessing(job.card["preprocessing"]))
+        preprocessing=micro.describe_preprocessing(job.card["preprocessing"]), headroom=headroom)
     return [p.name for p in written]
 
 
