@@ -100,6 +100,72 @@ def test_a_name_zoo_chooses_moves_past_a_locked_one(zoo_home):
     assert run.name == "lenet5-2"
 
 
+def _take_without_a_record(path: Path) -> int:
+    """A descriptor holding the lock of `path` with nothing written yet: a holder in the instant
+    between taking the lock and writing its record."""
+    import fcntl
+
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    return fd
+
+
+def test_an_export_that_meets_a_holder_before_its_record_waits_for_it(zoo_home):
+    """The holder's record is not there yet when the export looks: it must wait for the export it
+    turns out to be, not refuse it as 'another zoo process'."""
+    import threading
+
+    path = locks.lock_path(zoo_home, "gap")
+    fd = _take_without_a_record(path)
+
+    def holder_goes_on():
+        time.sleep(0.05)  # the record lands: an export
+        os.write(fd, json.dumps({"pid": 1, "command": "zoo export gap", "activity": locks.EXPORT}).encode())
+        time.sleep(0.3)
+        os.unlink(path)
+        os.close(fd)
+
+    said = []
+    thread = threading.Thread(target=holder_goes_on)
+    thread.start()
+    try:
+        with locks.hold(zoo_home, "gap", locks.EXPORT, wait=10, on_wait=said.append):
+            pass
+    finally:
+        thread.join()
+    assert said == ["waiting for another zoo process (pid 1, 'zoo export gap'), which holds run 'gap' (exported), "
+                    "for up to 10 s"]
+
+
+def test_a_record_left_by_a_killed_process_is_not_a_holder_whatever_its_pid(zoo_home):
+    """kill -9 leaves the lock file and its record; the pid in it may since be another live process
+    (here: this test's own). The lock is free, so the run is not being trained."""
+    path = locks.lock_path(zoo_home, "gone")
+    path.write_text(json.dumps({"pid": os.getpid(), "command": "zoo train lenet --name gone",
+                                "activity": locks.TRAIN, "since": time.time()}))
+    (zoo_home / "gone.partial").mkdir()
+    assert locks.holder(zoo_home, "gone") is None
+    with pytest.raises(zoo.ModelLoadError, match="^run 'gone' did not finish; continue it with: zoo train MODEL "
+                                                 "--name gone --resume$"):
+        zoo.evaluate("gone")
+    with locks.hold(zoo_home, "gone", locks.TRAIN):  # and a writer takes it at once
+        assert locks.holder(zoo_home, "gone")["activity"] == locks.TRAIN
+
+
+def test_a_reader_asking_never_makes_a_writer_refuse(zoo_home):
+    """A reader's probe holds a shared lock for an instant; a writer that meets it tries again."""
+    import fcntl
+    import threading
+
+    path = locks.lock_path(zoo_home, "probed")
+    path.write_text("{}")
+    fd = os.open(path, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # a probe, held for 50 ms
+    threading.Timer(0.05, lambda: (fcntl.flock(fd, fcntl.LOCK_UN), os.close(fd))).start()
+    with locks.hold(zoo_home, "probed", locks.TRAIN):
+        pass
+
+
 # ---------------------------------------------------------------- exports that overlap
 
 
@@ -447,6 +513,12 @@ def test_eight_processes_on_one_run_leave_it_whole(finished, tmp_path):
                 assert errors == [], (command, err)
             else:
                 assert process.returncode in (1, 2) and len(errors) == 1 and errors[0].startswith("Error: "), (command, err)
+        this_round = outcomes[-len(commands):]
+        for (name, code, last), command in zip(this_round, commands):
+            if name in ("export", "benchmark") and code != 0:  # refused by a trainer, never by its peers
+                assert not any(doing in last[0] for doing in ("being exported", "being benchmarked")), (command, last)
+        writers = [code for (name, code, _), command in zip(this_round, commands) if name in ("train", "export")]
+        assert 0 in writers, this_round  # somebody wrote the run in every round
         _assert_consistent(home / "s")
         leftovers = sorted(p.name for p in home.iterdir())
         assert leftovers == ["s"], (round_, leftovers)  # no lock file, no half swap, no .partial

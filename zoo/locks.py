@@ -1,19 +1,27 @@
 """One lock per run, held by the process that writes it, like git's `index.lock`.
 
-A lock is an OS lock (`fcntl.flock`) on `<output>/.<run>.lock`, so a process
-that dies, even by kill -9, lets go of it at once and no stale lock is ever
-left to clean up. While a process holds the lock, the file names that process
-(its pid, its command and what it is doing) for the refusal another process
-prints, and the holder removes the file as it lets go; a process that opened
-the file meanwhile sees that its descriptor no longer names the path and opens
-the path again, so two processes never hold two files of one name.
+A lock is an OS lock (`fcntl.flock`; on Windows `msvcrt.locking` on one byte past the record,
+which Windows's mandatory byte locks would otherwise keep readers from) on
+`<output>/.<run>.lock`, so a process
+that dies, even by kill -9, lets go of it at once: nothing has to be cleaned up
+before the run can be taken again. While a process holds the lock, the file
+names that process (its pid, its command and what it is doing) for the refusal
+another process prints, and the holder removes the file as it lets go; a
+process that opened the file meanwhile sees that its descriptor no longer names
+the path and opens the path again, so two processes never hold two files of one
+name. A process killed with -9 leaves its file behind, unlocked: whether a run
+is held is asked of the lock itself, never of the file or of its pid, which the
+system may have given to another process since.
 
 Training holds its run's lock from choosing the name to publishing the folder;
 a second `zoo train` of that name, `--resume` or `--overwrite` included, is
 refused at once, and so are an export or a benchmark of a run being trained.
 Exports and benchmarks of a finished run wait for each other, a bounded time.
-Readers (`evaluate`, `predict`, `summary`) take no lock: every file zoo writes
-is renamed into place whole, so they never see half of one.
+Readers (`evaluate`, `predict`, `summary`) never wait for a lock and never hold
+one while they read: every file zoo writes is renamed into place whole, so they
+never see half of one. A reader that finds no finished run asks whether its
+first training holds the lock (a shared lock tried for an instant, `held_by`),
+to say "being trained" rather than "no such run".
 """
 
 from __future__ import annotations
@@ -32,6 +40,10 @@ from zoo.errors import ZooError, ZooWarning
 # export and benchmark wait this long for another export or benchmark of the same run
 WAIT_SECONDS = 600.0
 _POLL_SECONDS = 0.2
+# A holder writes its record an instant after it takes the lock, and a reader's probe holds a
+# shared lock for an instant (microseconds, both): a contender keeps asking this long before it
+# believes that the run is held, or that an empty record is all the holder will say
+_SETTLE_SECONDS = 0.2
 # what a holder is doing, as the refusal says it ("run 'x' is being trained by ...")
 TRAIN, EXPORT, BENCHMARK, REPAIR = "trained", "exported", "benchmarked", "repaired"
 _WAITS_FOR = {EXPORT: {EXPORT, BENCHMARK, REPAIR}, BENCHMARK: {EXPORT, BENCHMARK, REPAIR}}
@@ -56,11 +68,54 @@ def lock_path(root: Path, name: str) -> Path:
     return Path(root) / f".{name}.lock"
 
 
+if os.name == "nt":  # Windows has no flock: a byte lock far past the record, which stays readable
+    import msvcrt
+
+    _FAR = 1 << 30
+
+    def _try_lock(fd: int, shared: bool = False) -> bool:
+        os.lseek(fd, _FAR, os.SEEK_SET)
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)  # no shared byte locks: a reader's probe is exclusive too
+        except OSError:
+            return False
+        return True
+
+    def _unlock(fd: int) -> None:
+        os.lseek(fd, _FAR, os.SEEK_SET)
+        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+else:
+    import fcntl
+
+    def _try_lock(fd: int, shared: bool = False) -> bool:
+        try:
+            fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
+    def _unlock(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+
+
 def _holder(path: Path) -> dict:
     try:
-        return json.loads(path.read_text())
+        record = json.loads(path.read_text())
     except (OSError, ValueError):  # being written this instant, or by a zoo of another age
         return {}
+    return record if isinstance(record, dict) else {}
+
+
+def _settled_holder(path: Path) -> dict:
+    """The holder's record, read again for up to `_SETTLE_SECONDS` while it is still empty: a
+    process that has just taken the lock has not written its record yet, and an empty record
+    would be refused as 'another zoo process' where an export would be waited for."""
+    deadline = time.monotonic() + _SETTLE_SECONDS
+    while True:
+        record = _holder(path)
+        if "pid" in record or time.monotonic() >= deadline:
+            return record
+        time.sleep(0.01)
 
 
 def _who(holder: dict) -> str:
@@ -95,29 +150,36 @@ def hold(root: Path, name: str, activity: str, *, wait: float | None = None, on_
     except OSError as exc:
         raise ZooError(f"cannot write to the output folder {root}/: {exc.strerror}; choose another with --out") from None
     try:
-        record = {"pid": os.getpid(), "command": this_command(), "activity": activity, "since": time.time()}
-        os.pwrite(fd, json.dumps(record).encode(), 0)
+        record = json.dumps({"pid": os.getpid(), "command": this_command(), "activity": activity,
+                             "since": time.time()}).encode()
+        # the record first, then the length: the file is never emptied once it holds a record
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.write(fd, record)
+        os.ftruncate(fd, len(record))
         yield
     finally:
         # the file goes while the lock is still held: a process that opened it meanwhile finds
-        # its descriptor no longer names the path, and opens the path afresh (see _acquire)
+        # its descriptor no longer names the path, and opens the path afresh (see _acquire);
+        # Windows does not remove an open file, so there the next holder takes the same one
         with contextlib.suppress(OSError):
             os.unlink(path)
-        os.close(fd)  # closing the descriptor releases the flock
+        with contextlib.suppress(OSError):
+            _unlock(fd)
+        os.close(fd)
 
 
 def _acquire(path: Path, name: str, activity: str, seconds: float, on_wait) -> int:
-    """A descriptor of `path` holding its exclusive flock; the refusal or the bounded wait."""
-    import fcntl
-
-    deadline, said = None, False
+    """A descriptor of `path` holding its exclusive lock; the refusal or the bounded wait."""
+    deadline, said, contended = None, False, None
     while True:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if not _try_lock(fd):
             os.close(fd)
-            holder = _holder(path)
+            contended = contended or time.monotonic()
+            if not said and time.monotonic() - contended < _SETTLE_SECONDS:
+                time.sleep(0.01)  # a reader's probe (see `holder`) lets go within microseconds
+                continue
+            holder = _settled_holder(path)
             if holder.get("activity") not in _WAITS_FOR.get(activity, ()) and not said:
                 raise RunLocked(refusal(name, activity, holder)) from None
             if not said:
@@ -133,7 +195,6 @@ def _acquire(path: Path, name: str, activity: str, seconds: float, on_wait) -> i
         except FileNotFoundError:
             current = False
         if current:
-            os.ftruncate(fd, 0)
             return fd
         os.close(fd)  # its holder removed this file as it let go: take the path's new one
 
@@ -148,16 +209,21 @@ def _say_waiting(name: str, holder: dict, seconds: float, on_wait) -> None:
 
 
 def holder(root: Path, name: str) -> dict | None:
-    """Who holds run `name` now, as its lock file says, for a reader's message; None if no live
-    process does (a process killed with -9 leaves its record, but not its pid, behind)."""
-    record = _holder(lock_path(root, name))
-    if "pid" not in record:
+    """Who holds run `name` now, for a reader's message; None if no process holds its lock.
+
+    The lock itself answers: a shared lock tried without waiting, and let go at once, fails only
+    while a writer holds the exclusive one. A file that a process killed with -9 left behind is
+    not held, whatever pid it names (the system may have given that pid to another process)."""
+    path = lock_path(root, name)
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # no file: nobody holds it
         return None
     try:
-        os.kill(int(record["pid"]), 0)
-    except ProcessLookupError:
+        if not _try_lock(fd, shared=True):
+            return _settled_holder(path)  # held; {} if its holder has not written its record yet
+        _unlock(fd)
         return None
-    except (PermissionError, ValueError, OverflowError):
-        pass  # alive, someone else's
-    return record
+    finally:
+        os.close(fd)
 
