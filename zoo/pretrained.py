@@ -4,7 +4,8 @@
     zoo predict lenet5.mnist photo.png             # wherever a run is accepted
 
 Each tag is the default recipe of `zoo train` with seed 0 on one dataset, rebuilt by one
-command, `python -m zoo.pretrained --data ../shared/data`. The package holds, in
+command, `ZOO_CPU_SHARDS=2 python -m zoo.pretrained --data ../shared/data` (the same weights
+come back only with the shard count they were trained with). The package holds, in
 `zoo/weights/`, only the weights (`MODEL.TAG.weights.h5`, no code, nothing unpickled), the
 run's card (`MODEL.TAG.json`: metrics, recipe, seed, dataset, versions, the command) and,
 for text, the vocabulary. Wherever a run is accepted, `MODEL.TAG` names one: the first
@@ -30,9 +31,13 @@ TAGS = {
     "mnist_cnn_dropout": {"mnist": "mnist"},
     "text_cnn": {"bbc_news": "bbc-news"},
 }
-REBUILD = "python -m zoo.pretrained --data ../shared/data"
-# These also ship as a verified float32 .tflite (245 and 196 KB), which `zoo predict` runs with
-# LiteRT alone: 0.4 s for a photo, where importing TensorFlow for the Keras model takes 3 s.
+# Each batch is summed in shards (zoo.sharding), and float sums in another order round otherwise:
+# the same weights come back only with the shard count the card records (2, on the 2-core machine)
+SHARDS = 2
+REBUILD = f"ZOO_CPU_SHARDS={SHARDS} python -m zoo.pretrained --data ../shared/data"
+# These also ship as a verified float32 .tflite (245.4 and 200.0 KB), which `zoo predict` runs
+# with LiteRT alone, where importing TensorFlow for the Keras model takes 3 s (a photo answers in
+# 0.45 s on the 2-core AMD EPYC of benchmarks/RESULTS.md, `python benchmarks/cli_startup.py`).
 # mnist_cnn_dropout's (3.3 MB) and text_cnn's (5.2 MB) would take the package past 12 MB.
 QUICK = ("lenet5.mnist", "mnist_cnn.mnist")
 
@@ -67,14 +72,25 @@ class Weights:
     def card(self) -> dict:
         from zoo import runs
 
+        check_files(self)
         return runs.read_json(self.card_file, "reinstall zoo, or rebuild it: " + REBUILD,
                               required=runs.CARD_KEYS + ("model_args",))
 
 
 def shipped(model: str | None = None) -> list[Weights]:
-    """The weights in the package (of one model, or all)."""
-    return [Weights(m, tag) for m, tags in sorted(TAGS.items()) if model in (None, m) for tag in sorted(tags)
-            if Weights(m, tag).weights_file.is_file()]
+    """The weights the package ships (of one model, or all). A file missing from an install is
+    not a tag that vanishes: using it says to reinstall (`check_files`)."""
+    return [Weights(m, tag) for m, tags in sorted(TAGS.items()) if model in (None, m) for tag in sorted(tags)]
+
+
+def check_files(weights: Weights) -> Weights:
+    """The weights, if their files are in the install; else one line that says to reinstall."""
+    missing = [f.name for f in (weights.weights_file, weights.card_file) if not f.is_file()]
+    if missing:
+        raise DamagedFileError(f"{weights.name}: {' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} "
+                               f"missing from the install in {WEIGHTS_DIR}; reinstall zoo (pip install --force-reinstall "
+                               "zoo), or rebuild it: " + REBUILD)
+    return weights
 
 
 def find(name: str) -> Weights | None:
@@ -106,13 +122,20 @@ def resolve(model: str, tag: str) -> Weights:
 
 
 def build(weights: Weights, overrides: dict):
-    """The trained Keras model: the registry model with the card's arguments, and the weights."""
-    from zoo.registry import create_model
+    """The trained Keras model: the registry model with the card's arguments, and the weights.
+    An override that equals what the weights were trained with (a default, say) is no change."""
+    from zoo.registry import create_model, get_entry
 
+    check_files(weights)
     card = weights.card
+    trained = {**get_entry(weights.model).defaults, **card["model_args"]}
+
+    def plain(value):  # (28, 28, 1) and [28, 28, 1] are one shape
+        return list(value) if isinstance(value, (tuple, list)) else value
+
     for key, value in overrides.items():
-        if card["model_args"].get(key) != (list(value) if isinstance(value, tuple) else value):
-            raise ConfigError(f"{weights.name} was trained with {key}={card['model_args'].get(key)!r}; "
+        if plain(trained.get(key)) != plain(value):
+            raise ConfigError(f"{weights.name} was trained with {key}={trained.get(key)!r}; "
                               f"{key}={value!r} cannot take its weights (drop weights= to build it untrained)")
     model = create_model(weights.model, **card["model_args"])
     try:
@@ -183,9 +206,10 @@ def rebuild(data_dir: str) -> list[dict]:
                 run = train(model, data=data, seed=0, name=f"{model}-{tag}", out=tmp, verbose=0)
                 card = dict(run.card, run=weights.name)
                 card["dataset"] = {**card["dataset"], "spec": dataset}  # found as usual: --data, $ZOO_DATA_DIR
+                shards = card["distribution"]["cpu_shards"]
                 card["weights"] = {"name": weights.name, "tag": tag, "file": weights.weights_file.name,
                                    "recipe": f"zoo train {model} --seed 0 (default recipe) on {dataset}",
-                                   "rebuild": REBUILD}
+                                   "rebuild": REBUILD.replace(f"ZOO_CPU_SHARDS={SHARDS}", f"ZOO_CPU_SHARDS={shards}")}
                 WEIGHTS_DIR.mkdir(parents=True, exist_ok=True)
                 run.load_model().save_weights(weights.weights_file)
                 if (run.path / "vocab.txt").is_file():
