@@ -6,7 +6,7 @@ trained or not, on the user's own input: the model as a flow of layers drawn to 
 convolution's and pooling's output-size formula with its numbers put in (Dumoulin & Visin
 2016), its receptive field drawn on the input at its true size (hover a feature map to move
 it), the feature maps of every channel, the first convolution's kernels, a text model's
-per-word contributions (occlusion: the top class's probability without each word), and the
+per-word contributions (occlusion: the top class's log-odds without each word), and the
 top-k prediction.
 
 `explain(target, input)` returns a `Report`: `.to_dict()` is the `--json` document,
@@ -22,7 +22,7 @@ import io
 import json
 import math
 import os
-import tempfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
@@ -30,7 +30,8 @@ from string import Template
 import numpy as np
 
 from zoo import runs
-from zoo.errors import ConfigError, DataError
+from zoo.errors import ConfigError, DataError, ZooWarning
+from zoo.files import write_atomic
 from zoo.metrics import as_class_probabilities
 from zoo.summary import shape_text
 
@@ -77,16 +78,7 @@ class Report:
             raise ConfigError(f"-o {path}: is a folder; give a file name such as {path / 'explain.html'}")
         if not path.parent.is_dir():
             raise ConfigError(f"-o {path}: the folder {path.parent} does not exist")
-        page = self.to_html()
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(page)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+        return write_atomic(path, self.to_html())
 
 
 # ---------------------------------------------------------------- what is explained
@@ -247,8 +239,9 @@ def _diverging(values: np.ndarray) -> np.ndarray:
 
 
 def _input_picture(x: np.ndarray) -> str:
-    """The model's input as it sees it (after preprocessing), stretched to 0-255."""
-    image = x[0]
+    """The model's input as it sees it (after preprocessing), stretched to 0-255; of a 3-D input
+    (D, H, W, C), its middle depth slice."""
+    image = x[0] if x[0].ndim == 3 else x[0][x[0].shape[0] // 2]
     lo, hi = float(image.min()), float(image.max())
     scaled = np.zeros(image.shape) if hi <= lo else (image - lo) / (hi - lo)
     pixels = np.round(scaled * 255).astype(np.uint8)
@@ -286,11 +279,17 @@ def _spread(channels: int, keep: int | None) -> list[int]:
 def _kernels(layer) -> dict:
     """The learned kernels of the first convolution, one picture per filter."""
     weights = np.asarray(layer.get_weights()[0], np.float32)
+    depth = None
+    if weights.ndim == 5:  # a Conv3D's (kd, kh, kw, in, out): its middle depth slice
+        depth = weights.shape[0]
+        weights = weights[depth // 2]
     filters = weights.shape[-1]
     shown = _spread(filters, MAX_KERNELS)
     pictures = []
     if weights.ndim == 4:  # (kh, kw, in, out)
         note = "each filter's weights, red positive, blue negative"
+        if depth is not None:
+            note += f", the middle of its {depth} depth slices"
         for f in shown:
             w = weights[..., f]
             if w.shape[-1] == 3:  # an RGB filter shows its colours: 0 is mid grey
@@ -349,6 +348,16 @@ def explain(target, input=None, *, top_k: int = 5, out=None, maps_budget: int = 
         values = values if isinstance(values, (list, tuple)) else [values]
         outputs = {n: np.asarray(v)[0] for n, v in zip(drawn, values)}
         probabilities = as_class_probabilities(np.asarray(values[-1]))[0]
+    sliced = []
+    for name in list(outputs):  # a Conv3D's (D, H, W, C): its middle depth slice is drawn, and said so
+        value = outputs[name]
+        if value.ndim == 4:
+            outputs[name] = value[value.shape[0] // 2]
+            sliced.append(f"{name}: a 3-D output ({shape_text(list(value.shape))}); its feature maps show the "
+                          f"middle depth slice, {value.shape[0] // 2} of {value.shape[0]}")
+        elif value.ndim > 4:
+            del outputs[name]
+            sliced.append(f"{name}: its {value.ndim - 1}-D output cannot be drawn; its numbers are above")
 
     keep = _channels_to_keep(outputs, maps_budget)
     layers = []
@@ -372,7 +381,7 @@ def explain(target, input=None, *, top_k: int = 5, out=None, maps_budget: int = 
         "input_shape": summary.input_shape, "params": summary.params, "macs": summary.macs,
         "labels": source.labels, "layers": layers,
         "kernels": _kernels(first_conv) if first_conv is not None else None,
-        "input": None, "prediction": None, "contributions": None, "notes": [],
+        "input": None, "prediction": None, "contributions": None, "notes": list(sliced),
     }
     if example is not None:
         data["input"] = {"kind": example["kind"], "name": example["name"], "steps": example["steps"]}
@@ -388,7 +397,10 @@ def explain(target, input=None, *, top_k: int = 5, out=None, maps_budget: int = 
                              "model (zoo list shows them), to see what it learned")
         run = runs.run_dir(source.name, out)
         if (run / runs.CARD_FILE).is_file():  # a name means the registry model first, as in zoo summary
-            data["notes"].append(f"a run of the same name is at {run}: zoo explain {run} shows it")
+            shadowed = (f"{source.name} is the untrained registry model; a trained run of the same name is at "
+                        f"{run}: zoo explain {run} shows it")
+            data["notes"].append(shadowed)
+            warnings.warn(shadowed, ZooWarning, stacklevel=2)
     for name, count in keep.items():
         if count is not None and name in outputs:
             total = outputs[name].shape[-1]
@@ -402,16 +414,23 @@ def _has_maps(layer) -> bool:
     return "Conv" in kind or "Pooling" in kind
 
 
+# channels per layer whose PNGs measure what a layer's maps cost: channel 0 alone (a ReLU map that
+# is all zero, say) compressed to a fraction of the others and let pages past the budget
+SAMPLED_CHANNELS = 8
+
+
 def _channels_to_keep(outputs: dict, budget: int) -> dict:
-    """Channels per layer so that the maps fit the budget: all of them where they do. PNG bytes are
-    estimated from one channel per layer, at 1.37 bytes of base64 per byte."""
+    """Channels per layer so that the maps fit the budget: all of them where they do. A layer's PNG
+    bytes (base64, as the page holds them) are the mean of up to 8 channels spread across it,
+    times its channels."""
     if not outputs:
         return {}
     cost = {}
     for name, output in outputs.items():
         if output.ndim == 3:
-            rgb, _, _ = _viridis(output[..., 0])
-            cost[name] = (len(_png(rgb)), output.shape[-1])
+            sample = _spread(output.shape[-1], SAMPLED_CHANNELS)
+            mean = sum(len(_png(_viridis(output[..., c])[0])) for c in sample) / len(sample)
+            cost[name] = (mean, output.shape[-1])
     total = sum(size * channels for size, channels in cost.values())
     if total <= budget:
         return {}
@@ -526,9 +545,10 @@ def _layer_section(entry: dict, data: dict) -> str:
         shape = entry["output_shape"]
         for m in maps["maps"]:
             if layout == "grid":
-                width = max(48, min(112, shape[1] * 4))
+                rows, cols = shape[-3], shape[-2]  # a 3-D layer's picture is one depth slice of it
+                width = max(48, min(112, cols * 4))
                 images.append(f'<figure><img class="fm" src="{m["png"]}" width="{width}" data-layer="{_e(entry["name"])}" '
-                              f'data-h="{shape[0]}" data-w="{shape[1]}" alt="{_e(entry["name"])} channel '
+                              f'data-h="{rows}" data-w="{cols}" alt="{_e(entry["name"])} channel '
                               f'{m["channel"]}"><figcaption>{m["channel"]}</figcaption></figure>')
             elif layout == "strips":
                 images.append(f'<img class="strip fm1" src="{m["png"]}" style="height:{min(3 * maps["channels"], 384)}px" '
