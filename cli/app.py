@@ -6,6 +6,7 @@ loads inside a command, through the library, when it needs a model.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 
@@ -55,8 +56,26 @@ class ZooGroup(click.Group):
             raise error from None
 
 
+_STDOUT = "zoo.stdout"  # ctx.meta: the real stdout while --json sends everything else to stderr
+
+
+def json_option(help: str = "Print one JSON document instead of a table."):
+    """`--json`: one JSON document on stdout and nothing else there. While the command runs, what
+    the libraries print (Keras's "Downloading data from ...") goes to stderr; `echo_json` writes
+    to the real stdout."""
+
+    def callback(ctx: click.Context, param, value: bool) -> bool:
+        if value:
+            ctx.meta[_STDOUT] = sys.stdout
+            ctx.with_resource(contextlib.redirect_stdout(sys.stderr))
+        return value
+
+    return click.option("--json", "as_json", is_flag=True, callback=callback, help=help)
+
+
 def echo_json(document) -> None:
-    click.echo(json.dumps(document, indent=2))
+    context = click.get_current_context(silent=True)
+    click.echo(json.dumps(document, indent=2), file=context.meta.get(_STDOUT) if context else None)
 
 
 def console():

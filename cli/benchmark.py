@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import click
 
-from .app import console, echo_json, main, table
+from .app import console, echo_json, json_option, main, table
 
 
 @main.command("benchmark")
 @click.argument("run", metavar="RUN")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of a table.")
+@json_option()
 def benchmark_cmd(run, as_json):
     """Size, accuracy, latency and throughput of every export of RUN beside the Keras model.
 

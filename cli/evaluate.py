@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import click
 
-from .app import console, echo_json, main, table
+from .app import console, echo_json, json_option, main, table
 
 
 @main.command("evaluate")
 @click.argument("target")
 @click.option("--data", help="Evaluate on this dataset instead of the run's own.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of a table.")
+@json_option()
 def evaluate_cmd(target, data, as_json):
     """Test accuracy, loss, per-class precision / recall / F1 and confusion matrix of a run.
 

@@ -6,7 +6,7 @@ import re
 
 import click
 
-from .app import echo_json, main
+from .app import echo_json, json_option, main
 
 
 @main.command("explain")
@@ -14,7 +14,7 @@ from .app import echo_json, main
 @click.argument("input_", required=False, metavar="[INPUT]")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), metavar="FILE.html",
               help="Where the page goes (default: TARGET-explain.html here).")
-@click.option("--json", "as_json", is_flag=True, help="Print the same content as one JSON document instead.")
+@json_option("Print the same content as one JSON document instead.")
 @click.option("--top-k", type=click.IntRange(min=1), default=5, show_default=True, help="Classes the prediction lists.")
 def explain_cmd(target, input_, output, as_json, top_k):
     """Draw a model's layers, their arithmetic and their feature maps on one HTML page.

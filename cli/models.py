@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import click
 
-from .app import axes, console, count, echo_json, main, shape, table
+from .app import axes, console, count, echo_json, json_option, main, shape, table
 
 
 @main.command("list")
 @click.argument("pattern", default="*")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of a table.")
+@json_option()
 def list_cmd(pattern: str, as_json: bool):
     """List the models whose name matches PATTERN (shell wildcards, e.g. 'mnist*').
 
@@ -48,7 +48,7 @@ def _print_models(rows, *, title: str, sizes: bool = False) -> None:
 
 @main.command("summary")
 @click.argument("target", required=False)
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of a table.")
+@json_option()
 def summary_cmd(target: str | None, as_json: bool):
     """Show a model layer by layer: output shapes, parameters, MACs, receptive fields.
 

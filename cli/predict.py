@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import click
 
-from .app import console, echo_json, main, table
+from .app import console, echo_json, json_option, main, table
 
 
 @main.command("predict")
 @click.argument("artifact", metavar="ARTIFACT|RUN")
 @click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
 @click.option("--top-k", type=click.IntRange(min=1), default=3, show_default=True, help="Labels to show per input.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of a table.")
+@json_option()
 def predict_cmd(artifact, inputs, top_k, as_json):
     """Run an artifact (.tflite, .onnx, SavedModel, .keras) or a run on images or texts.
 

@@ -147,7 +147,8 @@ def test_a_run_name_is_an_artifact_and_the_preprocessing_is_printed(digits_run, 
     monkeypatch.setenv("ZOO_HOME", str(digits_run.path.parent))
     result = CliRunner().invoke(main, ["predict", digits_run.name, photos[0]])
     assert result.exit_code == 0, result.output
-    assert "7" in result.stdout
+    answer = CliRunner().invoke(main, ["predict", digits_run.name, photos[0], "--json"])
+    assert json.loads(answer.stdout)[0]["predictions"][0]["label"] == "7"
     steps = result.stdout.strip().splitlines()[-1]
     assert steps.startswith(f"{photos[0][:60]}: grayscale ") and "inverted: dark ink on a light background" in steps
     assert "centred by mass in 28×28" in steps and steps.endswith("x = pixel × 0.00392157 + 0")

@@ -9,13 +9,16 @@ confident guess, and the other inputs are still predicted.
 from __future__ import annotations
 
 import os
+import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from zoo import runs
-from zoo.errors import ConfigError, DataError, ModelLoadError
+from zoo.errors import ConfigError, DataError, ModelLoadError, ZooWarning
+from zoo.files import is_file
 
 # a text is predicted with a warning when fewer than this share of its words are known
 KNOWN_WORDS_WARNING = 0.5
@@ -31,8 +34,12 @@ def resolve_artifact(target: str | os.PathLike, out=None) -> Path:
     if path.exists():
         return path
     weights = pretrained.find(str(target))
-    if weights is not None and weights.tflite_file.is_file():
-        return weights.tflite_file  # verified float32 LiteRT, beside its sidecar: no TensorFlow to import
+    if weights is not None and weights.name in pretrained.QUICK:
+        if weights.tflite_file.is_file():
+            return weights.tflite_file  # verified float32 LiteRT, beside its sidecar: no TensorFlow to import
+        warnings.warn(f"{weights.name}: its packaged LiteRT file {weights.tflite_file.name} is missing (reinstall "
+                      f"zoo to get it back); predicting with the Keras model instead, which imports TensorFlow "
+                      f"and writes {runs.output_root(out) / weights.name}/", ZooWarning, stacklevel=3)
     if os.sep not in str(target) and not path.is_absolute():
         try:
             folder = runs.run_dir(str(target), out)
@@ -49,7 +56,10 @@ def artifact_metadata(artifact: str | Path) -> tuple[dict, Path]:
     path = Path(artifact)
     sidecar = path.with_name(path.name + ".json")
     if sidecar.is_file():
-        fix = f"re-export the run: zoo export {path.parent.parent}"
+        from zoo.pretrained import WEIGHTS_DIR
+
+        packaged = path.resolve().parent == WEIGHTS_DIR
+        fix = "reinstall zoo" if packaged else f"re-export the run: zoo export {path.parent.parent}"
         return runs.read_json(sidecar, fix, required=("labels", "preprocessing.type")), path.parent
     folder = path if path.is_dir() else path.parent
     if (folder / runs.CARD_FILE).is_file():
@@ -83,15 +93,15 @@ def _image(path: Path, spec: dict) -> Prepared:
     try:
         if form == "mnist":
             digit = to_mnist(np.asarray(open_image(path, "L", max_side=MAX_SIDE), dtype=np.float64), str(path))
-            pixels, steps, warnings = digit.pixels.astype(np.float32)[..., None], digit.steps, digit.warnings
+            pixels, steps, warned = digit.pixels.astype(np.float32)[..., None], digit.steps, digit.warnings
         else:
             pixels, (w, h) = read_resized(path, spec["input_shape"])
-            pixels, warnings = pixels.astype(np.float32), []
+            pixels, warned = pixels.astype(np.float32), []
             steps = [f"{'grayscale' if channels == 1 else 'RGB'} {w}×{h}", f"resized to {width}×{height} (bilinear)"]
     except DataError as exc:
         return Prepared(str(path), error=str(exc))
     x = pixels * np.float32(spec["scale"]) + np.float32(spec["offset"])
-    return Prepared(str(path), x, {"form": form or "plain", "steps": [*steps, scaling]}, warnings)
+    return Prepared(str(path), x, {"form": form or "plain", "steps": [*steps, scaling]}, warned)
 
 
 def _texts(inputs: list[str], spec: dict, folder: Path) -> list[Prepared]:
@@ -102,12 +112,15 @@ def _texts(inputs: list[str], spec: dict, folder: Path) -> list[Prepared]:
     if not vocab.is_file():
         raise ModelLoadError(f"{vocab}: the vocabulary is missing; it must lie beside the artifact")
     prep = from_card({"preprocessing": spec}, folder)
-    texts = [read_text(Path(i))[0] if Path(i).is_file() else i for i in inputs]
+    files = [is_file(i) for i in inputs]
+    texts = [read_text(Path(i))[0] if file else i for i, file in zip(inputs, files)]
     ids = prep(np.array(texts, dtype=object))
     vocabulary = f"{len(prep.vocabulary) - 2:,}"  # less the padding and out-of-vocabulary tokens
     prepared = []
-    for given, text, row in zip(inputs, texts, ids):
-        name = given if Path(given).is_file() else repr(text if len(text) <= 40 else text[:39] + "…")
+    for given, file, text, row in zip(inputs, files, texts, ids):
+        name = given if file else repr(text if len(text) <= 40 else text[:39] + "…")
+        if not file and _looks_like_a_file(given):  # `article.md` that is not there: say how it was read
+            name = f"{given} (no such file, so read as a text)"
         words, known = int((row != spec["padding_id"]).sum()), int((row > spec["oov_id"]).sum())
         counts = {"words": words, "known_words": known}
         if words == 0:
@@ -118,13 +131,22 @@ def _texts(inputs: list[str], spec: dict, folder: Path) -> list[Prepared]:
             prepared.append(Prepared(given, error=f"{name}: none of its {words} words is in the model's vocabulary "
                                                  f"({vocabulary} words); nothing to predict from", extra=counts))
             continue
-        warnings = [] if known >= KNOWN_WORDS_WARNING * words else [
+        warned = [] if known >= KNOWN_WORDS_WARNING * words else [
             f"{name}: only {known} of its {words} words are in the model's vocabulary; the prediction rests on those"]
+        if not file and _looks_like_a_file(given):
+            warned.insert(0, f"{given}: no such file, so it was read as a text of {words} word"
+                             f"{'s' if words != 1 else ''}")
         steps = [f"{spec['standardize'].replace('_', ' ')}, split on whitespace",
                  f"{known} of {words} words in the vocabulary ({vocabulary} words)",
                  f"token ids padded or cut to {spec['sequence_length']}"]
-        prepared.append(Prepared(given, row, {"form": "text", "steps": steps}, warnings, extra=counts))
+        prepared.append(Prepared(given, row, {"form": "text", "steps": steps}, warned, extra=counts))
     return prepared
+
+
+def _looks_like_a_file(text: str) -> bool:
+    """One word with a file name's ending (`article.md`) or a folder in it: what a user meant as a
+    file, though none is there."""
+    return not any(c.isspace() for c in text) and ("/" in text or bool(re.search(r"\.[A-Za-z0-9]{1,5}$", text)))
 
 
 def prepare_inputs(inputs: list[str], meta: dict, folder: Path) -> list[Prepared]:
@@ -132,20 +154,20 @@ def prepare_inputs(inputs: list[str], meta: dict, folder: Path) -> list[Prepared
     `meta` names the model (its "run" or "model") for the line that says an input is of the wrong kind."""
     spec = meta["preprocessing"]
     reader = meta.get("run") or meta.get("model") or "the model"
-    if spec["type"] == "image":
-        missing = [i for i in inputs if not Path(i).is_file()]
-        if missing:
-            plain = "" if Path(missing[0]).suffix else f"; {reader} reads images, not text"
-            raise DataError(f"{missing[0]}: no such image file{plain}")
-        return [_image(Path(i), spec) for i in inputs]
-    gone = [i for i in inputs if Path(i).suffix.lower() == ".txt" and not Path(i).is_file()]
-    if gone:
-        raise DataError(f"{gone[0]}: no such text file")
+    if spec["type"] == "image":  # each input its own answer: a missing file is that input's error
+        return [_image(Path(i), spec) if is_file(i) else Prepared(i, error=_no_image(i, reader)) for i in inputs]
     # a picture's bytes read as Latin-1 text are a few unknown "words": say what it is instead
-    pictures = {i for i in inputs if Path(i).suffix.lower() in IMAGE_SUFFIXES}
-    texts = iter(_texts([i for i in inputs if i not in pictures], spec, folder))
-    return [Prepared(i, error=f"{i}: an image, but {reader} reads text; give a text or a .txt file")
-            if i in pictures else next(texts) for i in inputs]
+    refused = {i: f"{i}: an image, but {reader} reads text; give a text or a .txt file"
+               for i in inputs if Path(i).suffix.lower() in IMAGE_SUFFIXES}
+    refused.update({i: f"{i}: no such text file" for i in inputs
+                    if i not in refused and i.lower().endswith(".txt") and not is_file(i)})
+    texts = iter(_texts([i for i in inputs if i not in refused], spec, folder))
+    return [Prepared(i, error=refused[i]) if i in refused else next(texts) for i in inputs]
+
+
+def _no_image(given: str, reader: str) -> str:
+    plain = "" if _looks_like_a_file(given) else f"; {reader} reads images, not text"
+    return f"{given if len(given) <= 60 else given[:59] + '…'}: no such image file{plain}"
 
 
 def predict(artifact: str | Path, inputs: list[str], top_k: int = 5, *, out=None) -> list[dict]:
