@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+import zoo
+
 from zoo.calibration import ece, fit_temperature, fold_temperature, reliability
 from zoo.cli import main
 from zoo.metrics import as_class_probabilities
@@ -164,3 +166,37 @@ def test_a_resumed_run_fits_the_same_temperature(zoo_home, monkeypatch):
     assert resumed.card["training"]["epochs_this_session"] == 0
     assert resumed.card["calibration"]["temperature"] == whole.card["calibration"]["temperature"]
     assert resumed.card["metrics"] == whole.card["metrics"]
+
+
+def test_a_temperature_at_the_bound_of_its_search_is_said_and_recorded(keras):
+    """Logits of 20 for a class that is right half the time: the best T is past 50, the search's
+    bound (a degenerate fit), so the run's card and the terminal say so."""
+    from zoo.calibration import calibrate, fit_temperature
+
+    y = np.arange(400) % 2
+    z = np.tile([20.0, 0.0], (400, 1))
+    assert fit_temperature(z, y).at_bound
+    # right 90% of the time with logits 2 apart: T = 2 / ln 9 = 0.910, well inside the bounds
+    inside = fit_temperature(np.tile([2.0, 0.0], (400, 1)), (np.arange(400) % 10 == 0).astype(int))
+    assert inside.value == pytest.approx(2 / np.log(9), rel=1e-4) and not inside.at_bound
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(2, activation="softmax")])
+    model.layers[-1].set_weights([np.array([[20.0, 0.0]], np.float32), np.zeros(2, np.float32)])
+    with pytest.warns(zoo.ZooWarning, match=r"^the temperature search stopped at its bound \(T = 50; it searches "
+                                            r"0.02 to 50\): the logits on the 400 validation examples are "
+                                            r"degenerate"):
+        record = calibrate(model, np.ones((400, 1), np.float32), y)
+    assert record["at_bound"] and record["temperature"] == pytest.approx(50, rel=1e-3)
+
+
+def test_calibration_that_worsens_the_test_ece_is_said():
+    from zoo.calibration import on_test_split
+
+    y = np.zeros(10, int)
+    sure = np.tile([1.0, 0.0], (10, 1))  # right, and sure of it: ECE 0
+    timid = np.tile([0.6, 0.4], (10, 1))  # right, but says 0.6: ECE 0.4
+    with pytest.warns(zoo.ZooWarning) as caught:
+        on_test_split({"method": "temperature", "temperature": 2.0, "examples": 50}, sure, timid, y)
+    assert [str(w.message) for w in caught] == [
+        "calibration made the test split's ECE worse, 0.00% -> 40.00%: the temperature fitted on the 50 validation "
+        "examples does not carry over; train with --no-calibrate to keep the model's own probabilities, or a "
+        "larger --val-split"]

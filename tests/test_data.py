@@ -229,3 +229,61 @@ def test_missing_path(tmp_path):
     with pytest.raises(DataError) as err:
         load_dataset(tmp_path / "nope", kind="image")
     assert str(err.value) == f"--data {tmp_path / 'nope'}: no such file or folder, and not a dataset name (mnist, imdb)"
+
+
+# ---------------------------------------------------------------- MNIST's form, read from the pixels
+
+
+def _clothes(n: int, seed: int = 0) -> np.ndarray:
+    """Fashion-MNIST-like items: light shapes on black that fill most of the 28×28 field."""
+    rng = np.random.default_rng(seed)
+    images = np.zeros((n, 28, 28), np.uint8)
+    for image in images:
+        top, left = rng.integers(0, 3, 2)
+        bottom, right = 28 - rng.integers(0, 3, 2)
+        image[top:bottom, left:right] = rng.integers(60, 255)
+    return images
+
+
+def _clothes_folder(folder: Path, n_train: int, n_test: int) -> Path:
+    """Those items in MNIST's four IDX files, as Fashion-MNIST ships them."""
+    folder.mkdir()
+    _write_idx(folder / "train-images-idx3-ubyte", 0x803, _clothes(n_train))
+    _write_idx(folder / "t10k-images-idx3-ubyte", 0x803, _clothes(n_test, 1))
+    _write_idx(folder / "train-labels-idx1-ubyte", 0x801, np.arange(n_train) % 10)
+    _write_idx(folder / "t10k-labels-idx1-ubyte", 0x801, np.arange(n_test) % 10)
+    return folder
+
+
+def test_mnist_form_is_read_from_the_pixels_not_the_name(mnist, tmp_path):
+    from zoo.digits import in_mnist_form
+
+    assert in_mnist_form(mnist.x_train) and in_mnist_form(mnist.x_test)
+    assert not in_mnist_form(_clothes(200)) and not in_mnist_form(255 - mnist.x_test)  # ink on white
+    data = load_dataset(_clothes_folder(tmp_path / "fashion", 60, 20), kind="image", image_shape=(28, 28, 1))
+    assert data.name == "fashion"  # named after its folder: not "mnist"
+    assert load_dataset(MNIST, kind="image").name == "mnist" == load_dataset("mnist", kind="image").name
+
+
+@pytest.mark.slow
+def test_a_run_on_clothes_gets_no_digit_crop_and_a_run_on_digits_does(tmp_path, mnist):
+    import zoo
+
+    folder = _clothes_folder(tmp_path / "fashion", 200, 40)
+    clothes = zoo.train("lenet", data=str(folder), out=str(tmp_path / "runs"), epochs=1, batch_size=32, verbose=0)
+    assert clothes.card["dataset"]["name"] == "fashion" and clothes.card["preprocessing"]["normalize"] is None
+    digits = zoo.train("lenet", data=str(MNIST), limit=300, out=str(tmp_path / "runs"), epochs=1, batch_size=32,
+                       verbose=0)
+    assert digits.card["preprocessing"]["normalize"]["name"] == "mnist"
+
+
+def test_a_sample_across_classes_takes_each_in_turn():
+    from zoo.data import sample_across_classes
+
+    y = np.repeat([0, 1, 2], [50, 30, 5])  # sorted by class, as a class-folder dataset is
+    chosen = sample_across_classes(y, 12, seed=0)
+    assert np.bincount(y[chosen]).tolist() == [4, 4, 4] and len(set(chosen.tolist())) == 12
+    few = sample_across_classes(y, 30, seed=0)  # class 2 runs out after 5 rounds: 0 and 1 take turns
+    assert np.bincount(y[few]).tolist() == [13, 12, 5]
+    assert sample_across_classes(y, 12, seed=0).tolist() == chosen.tolist()  # seeded
+    assert len(sample_across_classes(y, 1000)) == len(y)

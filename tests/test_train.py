@@ -298,3 +298,16 @@ def test_cli_train_and_evaluate(zoo_home):
     assert missing.stderr == f"Error: no run 'nope': no card.json in nope or under {zoo_home}/\n"
     bad = runner.invoke(main, ["train", "lenet", "--epochs", "0"])
     assert bad.exit_code == 2 and "Invalid value for '--epochs': 0 is not in the range x>=1." in bad.stderr
+
+
+def test_a_model_keras_cannot_build_ahead_trains_and_says_why(zoo_home, monkeypatch, keras):
+    """Building the optimizer and metrics before fit only saves a trace; when Keras cannot, the run
+    goes on and one warning says what happened (it was a silent bare except)."""
+    def cannot(self, data_batch=None):
+        raise TypeError("no shapes for this model")
+
+    monkeypatch.setattr(keras.Model, "_symbolic_build", cannot)
+    with pytest.warns(zoo.ZooWarning, match=r"^the metrics could not be built before training \(TypeError: no "
+                                            r"shapes for this model\); they are built in the first step instead"):
+        run = zoo.train("lenet", epochs=1, limit=200, batch_size=32, verbose=0)
+    assert run.metrics["test_accuracy"] > 0.1

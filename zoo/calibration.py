@@ -7,7 +7,10 @@ scaling (Guo, Pleiss, Sun & Weinberger, ICML 2017) divides the logits by one
 number T, fitted by minimizing the negative log-likelihood of the validation
 split. zoo folds T into the output layer, kernel and bias divided by T ahead of
 the softmax or sigmoid, so `model.keras` and every export carry the calibrated
-probabilities with no extra op, and the top-1 class cannot change.
+probabilities with no extra op. Dividing by T > 0 keeps the order of the logits, so
+the top-1 class changes only where two logits were tied to float32 rounding: the
+folded kernel and bias are rounded to float32, and a near tie can fall the other
+way (the card counts them in `top1_changed`: 0 on the test split of every shipped model).
 
 The expected calibration error (ECE) here is the one of Guo et al.: 15 equal-width
 bins of the top-1 probability, (lo, hi], each bin's |accuracy - mean confidence|
@@ -18,7 +21,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import warnings
+
 import numpy as np
+
+from zoo.errors import ZooWarning
 
 BINS = 15
 # log T is searched in [log 0.02, log 50]: a T outside would mean the logits are degenerate
@@ -97,6 +104,7 @@ class Temperature:
     value: float
     nll_before: float  # validation negative log-likelihood at T = 1
     nll_after: float  # and at the fitted T
+    at_bound: bool = False  # the search stopped at 0.02 or 50: the best T may lie beyond
 
 
 def fit_temperature(z: np.ndarray, y_true: np.ndarray, *, sigmoid: bool | None = None) -> Temperature:
@@ -110,7 +118,8 @@ def fit_temperature(z: np.ndarray, y_true: np.ndarray, *, sigmoid: bool | None =
     found = minimize_scalar(lambda log_t: _nll(z, y, float(np.exp(log_t)), sigmoid),
                             bounds=_LOG_T_BOUNDS, method="bounded", options={"xatol": 1e-7})
     value = float(np.exp(found.x))
-    return Temperature(value, _nll(z, y, 1.0, sigmoid), _nll(z, y, value, sigmoid))
+    at_bound = min(abs(found.x - bound) for bound in _LOG_T_BOUNDS) < 1e-3
+    return Temperature(value, _nll(z, y, 1.0, sigmoid), _nll(z, y, value, sigmoid), bool(at_bound))
 
 
 def fold_temperature(model, temperature: float) -> None:
@@ -134,10 +143,16 @@ def calibrate(model, x_val: np.ndarray, y_val: np.ndarray) -> dict:
     if not np.isfinite(z).all():  # weights gone to NaN or inf: no temperature can mend that
         return {"method": None, "reason": "the validation logits are not all finite: nothing to fit a temperature on"}
     fitted = fit_temperature(z, y_val, sigmoid=activation == "sigmoid")
+    if fitted.at_bound:
+        warnings.warn(f"the temperature search stopped at its bound (T = {fitted.value:.3g}; it searches "
+                      f"{np.exp(_LOG_T_BOUNDS[0]):g} to {np.exp(_LOG_T_BOUNDS[1]):g}): the logits on the "
+                      f"{len(y_val):,} validation examples are degenerate, and the probabilities are calibrated "
+                      "only as far as that bound allows", ZooWarning, stacklevel=2)
     fold_temperature(model, fitted.value)
     return {
         "method": "temperature",
         "temperature": fitted.value,
+        "at_bound": fitted.at_bound,
         "fitted_on": "validation split",
         "examples": int(len(y_val)),
         "validation_nll": {"before": round(fitted.nll_before, 6), "after": round(fitted.nll_after, 6)},
@@ -156,4 +171,10 @@ def on_test_split(record: dict, before: np.ndarray, after: np.ndarray, y_true: n
         diagrams.append((f"calibrated (T = {record['temperature']:.3f})", reliability(after, y_true)))
     record.update(bins=BINS, test_ece={"before": diagrams[0][1]["ece"], "after": diagrams[-1][1]["ece"]},
                   top1_changed=int((before.argmax(1) != after.argmax(1)).sum()))
+    if record["method"] and record["test_ece"]["after"] > record["test_ece"]["before"]:
+        warnings.warn(f"calibration made the test split's ECE worse, {record['test_ece']['before']:.2%} -> "
+                      f"{record['test_ece']['after']:.2%}: the temperature fitted on the "
+                      f"{record.get('examples', 0):,} validation examples does not carry over; train with "
+                      "--no-calibrate to keep the model's own probabilities, or a larger --val-split",
+                      ZooWarning, stacklevel=2)
     return diagrams

@@ -94,6 +94,17 @@ def stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndar
     return np.sort(keep_idx), np.sort(held_idx)
 
 
+def sample_across_classes(y: np.ndarray, n: int, seed: int = SPLIT_SEED) -> np.ndarray:
+    """Indices of up to `n` examples, taken from every class in turn (each class shuffled with
+    `seed`), in sorted order. The first n of a class-folder dataset are all of its first class:
+    int8 calibrated on them saw one class's activations."""
+    rng = np.random.default_rng(seed)
+    per_class = [rng.permutation(np.flatnonzero(y == cls)) for cls in np.unique(y)]
+    rounds = max((len(idx) for idx in per_class), default=0)
+    order = [idx[i] for i in range(rounds) for idx in per_class if i < len(idx)]
+    return np.sort(np.asarray(order[:n], dtype=np.int64))
+
+
 def _finish(name, kind, labels, x, y, source, seed, notes, test=None) -> Dataset:
     """Check the classes, and split off a seeded stratified test set when there is no official one."""
     y = np.asarray(y, dtype=np.int32)
@@ -183,7 +194,8 @@ def _mnist_npz(path: Path):
 
 
 def load_mnist(path: Path | None = None) -> Dataset:
-    """MNIST from `path`, `$ZOO_DATA_DIR/mnist`, the Keras cache, or a download."""
+    """MNIST from `path`, `$ZOO_DATA_DIR/mnist`, the Keras cache, or a download. Files of MNIST's
+    format at a path are named after it (`fashion/` is "fashion", not "mnist")."""
     looked = []
     candidates = [path] if path is not None else []
     if data_dir() is not None:
@@ -213,8 +225,9 @@ def load_mnist(path: Path | None = None) -> Dataset:
     for y in (arrays["y_train"], arrays["y_test"]):
         if y.size and int(y.max()) > 9:
             raise DataError(f"{source}: MNIST label {int(y.max())} is out of range 0-9")
+    name = "mnist" if path is None else (Path(path).stem if Path(path).is_file() else Path(path).resolve().name)
     return _finish(
-        "mnist", "image", labels, x_train[..., None], arrays["y_train"], source, 0, [],
+        name, "image", labels, x_train[..., None], arrays["y_train"], source, 0, [],
         test=(x_test[..., None], arrays["y_test"]),
     )
 
@@ -306,20 +319,34 @@ def load_csv(path: Path, text_column: str | None = None, label_column: str | Non
     """A CSV file with a text column and a label column (quoted multi-line fields allowed)."""
     content, latin = read_text(path)
     try:
-        dialect = csv.Sniffer().sniff(content[:4096], delimiters=",;\t|")
+        sniffed = [csv.Sniffer().sniff(content[:4096], delimiters=",;\t|")]
     except csv.Error:
-        dialect = csv.excel
-    try:
-        reader = csv.DictReader(io.StringIO(content, newline=""), dialect=dialect)
-        rows = list(reader)
-    except csv.Error as exc:
-        raise DataError(f"{path}: not a readable CSV file ({exc})") from None
-    # the header's names; cells beyond the header (DictReader files them under None) have none
-    columns = [column for column in reader.fieldnames or [] if column is not None]
-    if not columns:
-        raise DataError(f"{path}: empty CSV file")
-    text_col = _pick(columns, text_column, TEXT_COLUMNS, "text", path)
-    label_col = _pick(columns, label_column, LABEL_COLUMNS, "label", path)
+        sniffed = []
+    # The sniffer guesses from the first 4 KB and can guess wrong (a ';' in a text of a comma file):
+    # its guess first, then each delimiter in turn, and the first whose header has the columns wins
+    dialects = sniffed + [type("Delimited", (csv.excel,), {"delimiter": d}) for d in ",;\t|"]
+    failure = None
+    for dialect in dialects:
+        try:
+            reader = csv.DictReader(io.StringIO(content, newline=""), dialect=dialect)
+            rows = list(reader)
+        except csv.Error as exc:
+            failure = failure or DataError(f"{path}: not a readable CSV file ({exc})")
+            continue
+        # the header's names; cells beyond the header (DictReader files them under None) have none
+        columns = [column for column in reader.fieldnames or [] if column is not None]
+        if not columns:
+            failure = failure or DataError(f"{path}: empty CSV file")
+            continue
+        try:
+            text_col = _pick(columns, text_column, TEXT_COLUMNS, "text", path)
+            label_col = _pick(columns, label_column, LABEL_COLUMNS, "label", path)
+        except DataError as exc:
+            failure = failure or exc  # the sniffer's reading says what is missing
+            continue
+        break
+    else:
+        raise failure
     pairs = [
         ((row.get(text_col) or "").strip(), (row.get(label_col) or "").strip())
         for row in rows

@@ -41,6 +41,27 @@ SPECK = 0.02  # ink components smaller than this fraction of the largest are spe
 FORM = {"name": "mnist", "ink": "light on black", "box": BOX, "canvas": CANVAS, "centre": "mass"}
 
 
+def in_mnist_form(images: np.ndarray, share: float = 0.99) -> bool:
+    """Whether 28×28 images are in MNIST's form: light ink on black, each image's ink (its non-zero
+    pixels) inside a 20×20 box. All 60,000 MNIST training digits are; Fashion-MNIST's clothes, the
+    same size and file format, fill the field, and a photo brought into this form would not look
+    like them. Up to 2,000 images, spread over the set, are looked at."""
+    images = np.asarray(images)
+    if images.ndim == 4 and images.shape[-1] == 1:
+        images = images[..., 0]
+    if images.ndim != 3 or images.shape[1:] != (CANVAS, CANVAS) or not len(images):
+        return False
+    sample = images[np.linspace(0, len(images) - 1, min(len(images), 2000)).astype(int)] > 0
+
+    def span(ink_along):  # per image: last minus first index with ink, + 1 (0 for a blank image)
+        first = ink_along.argmax(1)
+        last = ink_along.shape[1] - 1 - ink_along[:, ::-1].argmax(1)
+        return np.where(ink_along.any(1), last - first + 1, 0)
+
+    side = np.maximum(span(sample.any(2)), span(sample.any(1)))
+    return float((side <= BOX).mean()) >= share
+
+
 class NoInk(DataError):
     """An image with nothing on it that stands out from its background."""
 

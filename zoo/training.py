@@ -328,10 +328,11 @@ def _preprocessing(config: TrainConfig, entry, dataset, x_train):
         prep = TextPreprocessing.adapt(x_train, max_tokens, length)
         model_args.update(vocab_size=len(prep.vocabulary), sequence_length=length)
     else:
-        from zoo.digits import CANVAS
+        from zoo.digits import CANVAS, in_mnist_form
 
-        # MNIST's digits have one form (zoo.digits); a photo is brought into it before prediction
-        mnist = dataset.name == "mnist" and dataset.x_train.shape[1:] == (CANVAS, CANVAS, 1)
+        # MNIST's digits have one form (zoo.digits); a photo is brought into it before prediction,
+        # for data that is in it: decided by the pixels, not the name (Fashion-MNIST is not)
+        mnist = dataset.x_train.shape[1:] == (CANVAS, CANVAS, 1) and in_mnist_form(dataset.x_train)
         prep = ImagePreprocessing(dataset.x_train.shape[1:], normalize="mnist" if mnist else None)
     return model_args, prep
 
@@ -378,8 +379,13 @@ def _build_before_fit(trainer, dataset) -> None:
     """
     try:
         trainer._symbolic_build(data_batch=dataset.element_spec)
-    except Exception:  # noqa: BLE001 - a speed-up only: a Keras without it, or a model that
-        # cannot be built from shapes, trains as before; the optimizer is most of the gain
+    except (AttributeError, TypeError, ValueError, NotImplementedError) as exc:
+        # a speed-up only: a Keras without it, or a model that cannot be built from shapes, trains
+        # as before, its first epoch a second or two later; the optimizer is most of the gain
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        warnings.warn(f"the metrics could not be built before training ({type(exc).__name__}: {reason[:120]}); "
+                      "they are built in the first step instead, which only makes it slower", ZooWarning,
+                      stacklevel=2)
         if not trainer.optimizer.built:
             trainer.optimizer.build(trainer.trainable_variables)
 
