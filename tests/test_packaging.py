@@ -25,7 +25,7 @@ pytestmark = pytest.mark.slow  # pip builds the project: about 2 s each
 def sources(tmp_path_factory) -> Path:
     copy = tmp_path_factory.mktemp("sources") / "zoo-src"
     copy.mkdir()
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
         shutil.copy(ROOT / name, copy / name)
     for folder in ("zoo", "cli"):
         shutil.copytree(ROOT / folder, copy / folder, ignore=shutil.ignore_patterns("__pycache__"))
@@ -69,6 +69,11 @@ def test_the_wheel_holds_the_command_line_as_zoo_cli(sources, tmp_path):
     for name in ("lenet5.mnist", "mnist_cnn.mnist", "mnist_cnn_dropout.mnist", "text_cnn.bbc_news"):
         assert {f"zoo/weights/{name}.weights.h5", f"zoo/weights/{name}.json"} <= names, name
     assert "zoo/weights/text_cnn.bbc_news.vocab.txt" in names
+    # the verified float32 files that let predict skip TensorFlow, each with its sidecar
+    for name in ("lenet5.mnist", "mnist_cnn.mnist"):
+        assert {f"zoo/weights/{name}.tflite", f"zoo/weights/{name}.tflite.json"} <= names, name
+    (license_file,) = [n for n in names if n.endswith(".dist-info/licenses/LICENSE")]
+    assert "Apache License\n                           Version 2.0" in zipfile.ZipFile(wheel).read(license_file).decode()
     added = sum(info.file_size for info in zipfile.ZipFile(wheel).infolist() if info.filename.startswith("zoo/weights/"))
     assert added <= 12 * 1024 * 1024
 
@@ -94,6 +99,8 @@ def test_the_wheel_holds_the_command_line_as_zoo_cli(sources, tmp_path):
     predicted = _run_installed(site, elsewhere, "predict", "lenet5.mnist", "one.png", "--json")
     assert predicted.returncode == 0, predicted.stderr
     assert json.loads(predicted.stdout)[0]["predictions"][0]["label"] == "1"
+    # from the packaged .tflite in LiteRT: no fallback to Keras, so no warning and no run folder written
+    assert predicted.stderr == "" and not (elsewhere / "saved_models").exists()
     # and the explain page, whose template is package data
     assert "zoo/templates/explain.html" in names
     explained = _run_installed(site, elsewhere, "explain", "lenet5.mnist", "one.png", "-o", "one.html")
