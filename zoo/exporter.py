@@ -43,7 +43,7 @@ FORMATS = {
         Format("onnx", ".onnx", ("none",), "onnxruntime"),
         # full-integer int8, batch 1, for microcontrollers (zoo.micro); asked for by name or
         # --target micro, never by --format all: TFLM's reference kernels take one example at a
-        # time, LeNet-5's 30x slower than LiteRT's int8 file (benchmarks/micro.py)
+        # time, LeNet-5's 14-30x slower than LiteRT's int8 file (benchmarks/RESULTS.md)
         Format("micro", ".tflite", ("int8",), "TFLite Micro interpreter (reference kernels, host CPU)"),
     )
 }

@@ -6,9 +6,10 @@ than with 1; benchmarks/RESULTS.md). Splitting each batch into one shard per cor
 training step gives the runtime independent branches, forward and backward, that its inter-op
 threads run at the same time, with one thread per op so that they do not fight over cores.
 The loss, the gradients and the update are still those of the whole batch: the same training,
-up to the order of floating-point sums. On the 2-core machine a training step without the input
-pipeline runs 1.35x faster for LeNet-5 and 1.17x for mnist_cnn; whole runs gain ~1.0-1.2x,
-inside that shared machine's noise (benchmarks/RESULTS.md).
+up to the order of floating-point sums. On the 2-core machine (an AMD EPYC without AVX-512,
+2026-11-22) a training step without the input pipeline ran 1.35x faster for LeNet-5 and 1.17x
+for mnist_cnn; whole runs gained ~1.0-1.2x, inside that shared machine's noise; whether it pays
+depends on the CPU (benchmarks/RESULTS.md, `python benchmarks/levers.py`).
 
 TensorFlow sizes its thread pools once, when its runtime starts, so `configure` must run
 before any other TensorFlow op (`zoo.distribute.make_distribution` calls it) and says how
