@@ -167,7 +167,8 @@ def prepare_inputs(inputs: list[str], meta: dict, folder: Path) -> list[Prepared
 
 def _no_image(given: str, reader: str) -> str:
     plain = "" if _looks_like_a_file(given) else f"; {reader} reads images, not text"
-    return f"{given if len(given) <= 60 else given[:59] + '…'}: no such image file{plain}"
+    shown = given if len(given) <= 60 or "/" in given or _looks_like_a_file(given) else given[:59] + "…"  # a long text
+    return f"{shown}: no such image file{plain}"
 
 
 def predict(artifact: str | Path, inputs: list[str], top_k: int = 5, *, out=None) -> list[dict]:
