@@ -34,8 +34,8 @@ def main(argv=None) -> int:
     from PIL import Image
 
     import zoo
-    from zoo.data import load_dataset
-    from zoo.digits import photograph
+    from zoo.data.datasets import load_dataset
+    from zoo.data.digits import photograph
 
     tmp = Path(tempfile.mkdtemp(prefix="zoo-explain-"))
     digit = tmp / "photo.png"

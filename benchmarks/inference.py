@@ -26,12 +26,12 @@ def main() -> int:
 
     import json
 
-    from zoo import runs
-    from zoo.evaluation import run_dataset
-    from zoo.exporter import export
-    from zoo.runtime import load_runner
+    from zoo import runs, targets
+    from zoo.data.recorded import run_dataset
+    from zoo.deploy.exporter import export
+    from zoo.deploy.runtime import load_runner
 
-    folder = runs.find_run(args.run)
+    folder = targets.resolve(args.run, targets.RUNS).run_folder()
     card = json.loads((folder / runs.CARD_FILE).read_text())
     for quantize in ("none", "int8"):
         name = "model_float32.tflite" if quantize == "none" else "model_int8.tflite"
@@ -47,7 +47,7 @@ def main() -> int:
         "litert float32": load_runner(folder / "export" / "model_float32.tflite").run_batch,
         "litert int8": load_runner(folder / "export" / "model_int8.tflite").run_batch,
     }
-    from zoo.benchmarking import interleaved
+    from zoo.deploy.benchmark import interleaved
 
     results = {}
     for batch in (1, 256):  # every case in turn, round after round, the same number of calls each

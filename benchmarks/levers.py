@@ -26,7 +26,7 @@ from _timing import epoch_timer, rate
 LEVERS = {
     "onednn": ("oneDNN kernels (TF_ENABLE_ONEDNN_OPTS)",
                ({"TF_ENABLE_ONEDNN_OPTS": "1"}, {}), ({"TF_ENABLE_ONEDNN_OPTS": "0"}, {})),
-    "shards": ("the batch split in 2 shards (zoo.sharding)",
+    "shards": ("the batch split in 2 shards (zoo.training.sharding)",
                ({"ZOO_CPU_SHARDS": "2"}, {}), ({"ZOO_CPU_SHARDS": "1"}, {})),
     "steps": ("steps_per_execution 32 vs 1",
               ({}, {"steps_per_execution": 32}), ({}, {"steps_per_execution": 1})),

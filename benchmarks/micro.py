@@ -28,15 +28,15 @@ GOALS = {"lenet5": "flash <= 70 KB, arena <= 12 KB, within 0.1 point", "mnist_cn
 
 def measure(model: str, home: Path, repeats: int) -> dict:
     import zoo
-    from zoo.benchmarking import interleaved
-    from zoo.exporter import prepare_run
-    from zoo.micro import BOARDS
-    from zoo.runtime import load_runner
+    from zoo.deploy.benchmark import interleaved
+    from zoo.deploy.exporter import prepare_run
+    from zoo.deploy.micro import BOARDS
+    from zoo.deploy.runtime import load_runner
 
     name = PRETRAINED[model]
     (micro,) = zoo.export(name, target="micro", out=str(home))
     (litert,) = zoo.export(name, quantize="int8", out=str(home))
-    job = prepare_run(home / name, 1, str(home))
+    job = prepare_run(home / name, 1)
     runners = {"tflm": load_runner(micro["path"]), "litert": load_runner(litert["path"])}
     ms = interleaved({k: r.run_batch for k, r in runners.items()}, job.x_test[:1], repeats)
     m = micro["micro"]

@@ -48,7 +48,7 @@ def main() -> int:
     import numpy as np
 
     import zoo
-    from zoo.data import load_dataset
+    from zoo.data.datasets import load_dataset
 
     mnist = load_dataset("mnist", kind="image")
     x_test, y_test = mnist.x_test.astype(np.float32) / 255, mnist.y_test

@@ -10,7 +10,7 @@ measures training samples per second over the epochs after the first (which
 pays for tracing). Medians are printed with ratios to plain Keras, and each
 contender's final test accuracy. Every Keras contender runs in a fresh process,
 because TensorFlow reads its switches once: "zoo" as the zoo command runs,
-"zoo, 1 shard" with zoo.sharding off (ZOO_CPU_SHARDS=1), "plain keras" the keras.io
+"zoo, 1 shard" with zoo.training.sharding off (ZOO_CPU_SHARDS=1), "plain keras" the keras.io
 script with oneDNN switched on as zoo does, "keras, TF defaults" the same script as
 a user's own gets it (oneDNN off on this AMD CPU). PyTorch runs only when it is
 installed (`pip install torch==2.13.0`, the CPU build; not part of the test install).
@@ -86,7 +86,7 @@ def in_child(contender: str, env: dict):
 
 def _mnist():
     """MNIST as every contender takes it: pixels scaled to [0, 1], int32 labels."""
-    from zoo.data import load_dataset
+    from zoo.data.datasets import load_dataset
 
     mnist = load_dataset("mnist", kind="image")
     return (mnist.x_train.astype(np.float32) / 255, mnist.y_train.astype(np.int32),
@@ -162,7 +162,7 @@ def main() -> int:
     data = _mnist()
     contenders = {
         "zoo": in_child("zoo", {}),
-        "zoo, 1 shard": in_child("zoo", {"ZOO_CPU_SHARDS": "1"}),  # zoo.sharding off
+        "zoo, 1 shard": in_child("zoo", {"ZOO_CPU_SHARDS": "1"}),  # zoo.training.sharding off
         "plain keras": in_child("keras", {"TF_ENABLE_ONEDNN_OPTS": "1"}),
         "keras, TF defaults": in_child("keras", {}),
     }

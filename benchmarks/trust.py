@@ -6,7 +6,7 @@ Trains each model with its default recipe and seed 0 into --home (a run already 
 is reused), then prints, per model: test accuracy, the test ECE before and after the
 temperature, T, and how many test examples changed their top-1 class (goal: none).
 
-For LeNet-5 it then photographs the first N MNIST test digits (zoo.digits.photograph:
+For LeNet-5 it then photographs the first N MNIST test digits (zoo.data.digits.photograph:
 dark ink on a light, noisy, unevenly lit page, 3-7x larger than 28 pixels, off centre),
 writes them as PNG files and reads them with `zoo.predict`, as `zoo predict` does, from
 model.keras and from the int8 edge TPU export. It also reads the plain MNIST test digits
@@ -32,7 +32,7 @@ def _run(name: str, home: Path):
     import os
 
     import zoo
-    from zoo.training import Run
+    from zoo.training.fit import Run
 
     if (home / name / "card.json").is_file():
         return Run.open(home / name)
@@ -58,9 +58,9 @@ def photo_rows(home: Path, count: int) -> list[dict]:
     from PIL import Image
 
     import zoo
-    from zoo.data import load_dataset
-    from zoo.digits import photograph
-    from zoo.prediction import prepare_inputs
+    from zoo.data.datasets import load_dataset
+    from zoo.data.digits import photograph
+    from zoo.data.inputs import prepare_inputs
     from zoo.runs import load_model
 
     run = _run("lenet5", home)
@@ -86,7 +86,7 @@ def photo_rows(home: Path, count: int) -> list[dict]:
 
         model = load_model(run.path)
         raw = float((model.predict(x[..., None] / np.float32(255), verbose=0).argmax(1) == y).mean())
-        # before: the same photos resized to 28×28 as they are, as zoo predict did before zoo.digits
+        # before: the same photos resized to 28×28 as they are, as zoo predict did before zoo.data.digits
         plain_spec = {**run.card["preprocessing"], "normalize": None}
         resized = prepare_inputs(photos, {"preprocessing": plain_spec}, run.path)
         before = float((model.predict(np.stack([p.x for p in resized]), verbose=0).argmax(1) == y).mean())

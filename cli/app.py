@@ -14,7 +14,7 @@ import click
 
 from zoo._version import __version__
 from zoo.errors import ZooError
-from zoo.summary import shape_text as shape  # noqa: F401 - the commands' name for it
+from zoo.inspect.summary import shape_text as shape  # noqa: F401 - the commands' name for it
 
 
 class OneLineUsageError(click.ClickException):
@@ -94,6 +94,16 @@ def table(title: str, columns):
     for header, justify in columns:
         made.add_column(header, justify=justify, no_wrap=justify == "right")
     return made
+
+
+def ranged(name: str) -> click.ParamType:
+    """The Click type of an option whose range zoo.ranges owns: the command line refuses what the
+    API would."""
+    from zoo.ranges import RANGES
+
+    r = RANGES[name]
+    kind = click.IntRange if r.kind is int else click.FloatRange
+    return kind(min=r.low, max=r.high, min_open=r.low_open, max_open=r.high_open)
 
 
 def count(n) -> str:

@@ -18,7 +18,7 @@ def benchmark_cmd(run, as_json):
     Micro). Latency is the median of batch-1 calls; throughput uses batches
     of 256.
     """
-    from zoo.benchmarking import benchmark
+    from zoo.deploy.benchmark import benchmark
 
     report = benchmark(run)
     if as_json:

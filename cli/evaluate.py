@@ -16,7 +16,7 @@ def evaluate_cmd(target, data, as_json):
 
     TARGET is a run name, a run folder, or a .keras file (with --data).
     """
-    from zoo.evaluation import evaluate
+    from zoo.inspect.evaluate import evaluate
 
     report = evaluate(target, data)
     if as_json:

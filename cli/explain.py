@@ -6,7 +6,7 @@ import re
 
 import click
 
-from .app import echo_json, json_option, main
+from .app import echo_json, json_option, main, ranged
 
 
 @main.command("explain")
@@ -15,7 +15,7 @@ from .app import echo_json, json_option, main
 @click.option("-o", "--output", type=click.Path(dir_okay=False), metavar="FILE.html",
               help="Where the page goes (default: TARGET-explain.html here).")
 @json_option("Print the same content as one JSON document instead.")
-@click.option("--top-k", type=click.IntRange(min=1), default=5, show_default=True, help="Classes the prediction lists.")
+@click.option("--top-k", type=ranged("top_k"), default=5, show_default=True, help="Classes the prediction lists.")
 def explain_cmd(target, input_, output, as_json, top_k):
     """Draw a model's layers, their arithmetic and their feature maps on one HTML page.
 
@@ -32,7 +32,7 @@ def explain_cmd(target, input_, output, as_json, top_k):
       zoo explain text_cnn.bbc_news "Shares rose as the bank raised rates"
       zoo explain lenet5 --json
     """
-    from zoo.explainer import explain
+    from zoo.inspect.explain import explain
 
     report = explain(target, input_, top_k=top_k)
     if as_json:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from zoo.micro import BOARDS
+from zoo.deploy.micro import BOARDS
 
-from .app import console, main, table
+from .app import console, main, ranged, table
 
 
 @main.command("export")
@@ -19,7 +19,7 @@ from .app import console, main, table
               help="cpu: float32 + dynamic TFLite; gpu: SavedModel + float16 TFLite + ONNX; "
                    "edgetpu: full-integer int8 TFLite, builtin ops, batch 1, uint8 I/O; "
                    "micro: full-integer int8, batch 1, int8 I/O, run in TFLite Micro, with C++ source.")
-@click.option("--calibration-samples", type=click.IntRange(min=1), default=500, show_default=True,
+@click.option("--calibration-samples", type=ranged("calibration_samples"), default=500, show_default=True,
               help="Training examples that calibrate int8 quantization.")
 @click.option("--board", metavar="NAME",
               help=f"micro: the board whose flash and RAM the model must fit: {', '.join(BOARDS)} "
@@ -41,7 +41,7 @@ def export_cmd(run, format_, quantize, target, calibration_samples, board, flash
       zoo export lenet5 --format all
       zoo export lenet5 --target micro --board nano33ble
     """
-    from zoo.exporter import export
+    from zoo.deploy.exporter import export
 
     reports = export(run, format=format_, quantize=quantize, target=target,
                      calibration_samples=calibration_samples, board=board, flash_kb=flash_kb, ram_kb=ram_kb)

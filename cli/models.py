@@ -18,7 +18,7 @@ def list_cmd(pattern: str, as_json: bool):
     usable wherever a run is: zoo predict lenet5.mnist photo.png). A pattern
     that matches nothing prints an empty table.
     """
-    from zoo.summary import model_table
+    from zoo.inspect.summary import model_table
 
     rows = model_table(pattern)
     if as_json:
@@ -62,7 +62,7 @@ def summary_cmd(target: str | None, as_json: bool):
       zoo summary saved_models/lenet5/model.keras --json
     """
     if target is None:
-        from zoo.summary import model_table
+        from zoo.inspect.summary import model_table
 
         rows = model_table()
         if as_json:
@@ -71,10 +71,10 @@ def summary_cmd(target: str | None, as_json: bool):
             _print_models(rows, title="zoo models", sizes=True)
         return
 
-    from zoo.runs import resolve_model
-    from zoo.summary import summarize
+    from zoo import targets
+    from zoo.inspect.summary import summarize
 
-    report = summarize(resolve_model(target))
+    report = summarize(targets.resolve(target, targets.MODELS).model())
     if as_json:
         echo_json(report.to_dict())
         return

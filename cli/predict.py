@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import click
 
-from .app import console, echo_json, json_option, main, table
+from .app import console, echo_json, json_option, main, ranged, table
 
 
 @main.command("predict")
 @click.argument("artifact", metavar="ARTIFACT|RUN")
 @click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
-@click.option("--top-k", type=click.IntRange(min=1), default=3, show_default=True, help="Labels to show per input.")
+@click.option("--top-k", type=ranged("top_k"), default=3, show_default=True, help="Labels to show per input.")
 @json_option()
 def predict_cmd(artifact, inputs, top_k, as_json):
     """Run an artifact (.tflite, .onnx, SavedModel, .keras) or a run on images or texts.
@@ -28,7 +28,7 @@ def predict_cmd(artifact, inputs, top_k, as_json):
       zoo predict lenet5 digit-photo.jpg
       zoo predict saved_models/lenet5/export/model_int8.tflite digit.png --json
     """
-    from zoo.prediction import predict
+    from zoo.deploy.predict import predict
 
     results = predict(artifact, list(inputs), top_k=top_k)
     if as_json:

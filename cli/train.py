@@ -4,32 +4,32 @@ from __future__ import annotations
 
 import click
 
-from zoo.distribute import STRATEGIES
+from zoo.training.distribute import STRATEGIES
 
-from .app import main
+from .app import main, ranged
 
 
 @main.command("train")
 @click.argument("model")
 @click.option("--data", help="Dataset name (mnist, imdb) or path: class folders, a CSV file, MNIST files. "
               "Default: the model's dataset.")
-@click.option("--epochs", type=click.IntRange(min=1), help="Passes over the training data (default: recipe).")
-@click.option("--batch-size", type=click.IntRange(min=1), help="Examples per step on each replica (default: recipe).")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True, max=10, max_open=True),
+@click.option("--epochs", type=ranged("epochs"), help="Passes over the training data (default: recipe).")
+@click.option("--batch-size", type=ranged("batch_size"), help="Examples per step on each replica (default: recipe).")
+@click.option("--lr", type=ranged("lr"),
               help="Peak learning rate (default: recipe).")
-@click.option("--seed", type=int, default=0, show_default=True,
+@click.option("--seed", type=ranged("seed"), default=0, show_default=True,
               help="0 to 4294967295; the same seed gives the same metrics on the same CPU.")
 @click.option("--name", help="Run name (default: the model name, then <model>-2, -3...).")
 @click.option("--out", type=click.Path(file_okay=False), help="Output folder (default: $ZOO_HOME or ./saved_models).")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run from its last finished epoch.")
-@click.option("--patience", type=click.IntRange(min=1), help="Stop after N epochs without a better validation loss.")
-@click.option("--val-split", type=click.FloatRange(0, 1, max_open=True), default=0.1, show_default=True,
+@click.option("--patience", type=ranged("patience"), help="Stop after N epochs without a better validation loss.")
+@click.option("--val-split", type=ranged("val_split"), default=0.1, show_default=True,
               help="Fraction of the training data held out for validation.")
-@click.option("--limit", type=click.IntRange(min=1), help="Train on the first N training examples only.")
-@click.option("--augment", type=click.IntRange(min=0), help="Images: random shifts of up to N pixels (0: off; default: recipe).")
-@click.option("--crop", type=click.FloatRange(0, 1, max_open=True),
+@click.option("--limit", type=ranged("limit"), help="Train on the first N training examples only.")
+@click.option("--augment", type=ranged("augment"), help="Images: random shifts of up to N pixels (0: off; default: recipe).")
+@click.option("--crop", type=ranged("crop"),
               help="Texts: train on random windows of at least F of each text (0: off; default: recipe).")
-@click.option("--label-smoothing", type=click.FloatRange(0, 1, max_open=True),
+@click.option("--label-smoothing", type=ranged("label_smoothing"),
               help="Soften the targets by F (0: off; default: recipe).")
 @click.option("--text-column", help="CSV: the text column (default: detected).")
 @click.option("--label-column", help="CSV: the label column (default: detected).")
@@ -53,17 +53,17 @@ def train_cmd(model, **options):
       zoo train lenet --epochs 2 --limit 5000 --name quick
       TF_CONFIG=... zoo train lenet --strategy multiworker   on each machine
     """
-    from zoo.training import train
+    from zoo.training.fit import train
 
     run = train(model, **{key: value for key, value in options.items() if value is not None})
     if not run.chief:
-        click.echo(f"{run.card['task_in_cluster']}: trained {run.card['training']['epochs']} epochs of "
-                   f"{run.name} in {run.card['training']['seconds']:.0f} s; the chief writes the run folder")
+        click.echo(f"{run.card.task_in_cluster}: trained {run.card.training['epochs']} epochs of "
+                   f"{run.name} in {run.card.training['seconds']:.0f} s; the chief writes the run folder")
         return
-    metrics, training = run.metrics, run.card["training"]
+    metrics, training = run.metrics, run.card.training
     click.echo(
         f"{run.name}: test accuracy {metrics['test_accuracy']:.2%} (loss {metrics['test_loss']:.4f}, "
-        f"ECE {metrics['test_ece']:.2%}{_calibrated(run.card['calibration'])}) "
+        f"ECE {metrics['test_ece']:.2%}{_calibrated(run.card.calibration)}) "
         f"after {training['epochs']} epochs, {training['seconds']:.0f} s, "
         f"{training['samples_per_second']:,.0f} samples/s -> {run.path}/"
     )

@@ -1,7 +1,7 @@
 """The README's pictures, drawn from a real run: `python docs/figures.py RUN` (a LeNet-5 run on MNIST).
 
     calibration-lenet5.png  the run's reliability diagram, as trained and calibrated
-    photo-to-mnist.png      photos of MNIST test digits on paper, the form zoo.digits brings
+    photo-to-mnist.png      photos of MNIST test digits on paper, the form zoo.data.digits brings
                             them into, and what the run reads there
     explain-lenet5.png      `zoo explain lenet5.mnist` on a photographed digit, as headless
                             Chromium shows it, with c3's position (4, 5) hovered
@@ -21,11 +21,11 @@ def main(run_target: str) -> None:
     from scipy.special import softmax
 
     import zoo
-    from zoo.calibration import logits, reliability
-    from zoo.data import load_dataset
-    from zoo.digits import photograph, to_mnist
-    from zoo.plots import _pyplot, plot_reliability
-    from zoo.training import Run
+    from zoo.training.calibration import logits, reliability
+    from zoo.data.datasets import load_dataset
+    from zoo.data.digits import photograph, to_mnist
+    from zoo.training.plots import _pyplot, plot_reliability
+    from zoo.training.fit import Run
 
     run = Run.open(run_target)
     model = run.load_model()

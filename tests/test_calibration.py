@@ -10,10 +10,10 @@ from click.testing import CliRunner
 
 import zoo
 
-from zoo.calibration import ece, fit_temperature, fold_temperature, reliability
+from zoo.training.calibration import ece, fit_temperature, fold_temperature, reliability
 from zoo.cli import main
 from zoo.metrics import as_class_probabilities
-from zoo.training import train
+from zoo.training.fit import train
 
 
 def test_ece_of_a_hand_worked_example():
@@ -149,7 +149,7 @@ def test_a_resumed_run_fits_the_same_temperature(zoo_home, monkeypatch):
     fit T afresh on the uncalibrated best weights, not fold it a second time."""
     import errno
 
-    import zoo.plots
+    import zoo.training.plots
     from zoo.errors import ZooError
 
     whole = train("lenet", name="whole", seed=4, **QUICK)
@@ -157,7 +157,7 @@ def test_a_resumed_run_fits_the_same_temperature(zoo_home, monkeypatch):
     def no_space(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(zoo.plots, "plot_curves", no_space)
+    monkeypatch.setattr(zoo.training.plots, "plot_curves", no_space)
     with pytest.raises(ZooError, match="No space left on device"):
         train("lenet", name="cut", seed=4, **QUICK)
     monkeypatch.undo()
@@ -171,7 +171,7 @@ def test_a_resumed_run_fits_the_same_temperature(zoo_home, monkeypatch):
 def test_a_temperature_at_the_bound_of_its_search_is_said_and_recorded(keras):
     """Logits of 20 for a class that is right half the time: the best T is past 50, the search's
     bound (a degenerate fit), so the run's card and the terminal say so."""
-    from zoo.calibration import calibrate, fit_temperature
+    from zoo.training.calibration import calibrate, fit_temperature
 
     y = np.arange(400) % 2
     z = np.tile([20.0, 0.0], (400, 1))
@@ -189,7 +189,7 @@ def test_a_temperature_at_the_bound_of_its_search_is_said_and_recorded(keras):
 
 
 def test_calibration_that_worsens_the_test_ece_is_said():
-    from zoo.calibration import on_test_split
+    from zoo.training.calibration import on_test_split
 
     y = np.zeros(10, int)
     sure = np.tile([1.0, 0.0], (10, 1))  # right, and sure of it: ECE 0

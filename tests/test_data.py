@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from zoo.data import load_dataset, load_mnist, stratified_split
+from zoo.data.datasets import load_dataset, load_mnist, stratified_split
 from zoo.errors import DataError
 
 DATA = Path(os.environ["ZOO_DATA_DIR"])
@@ -256,7 +256,7 @@ def _clothes_folder(folder: Path, n_train: int, n_test: int) -> Path:
 
 
 def test_mnist_form_is_read_from_the_pixels_not_the_name(mnist, tmp_path):
-    from zoo.digits import in_mnist_form
+    from zoo.data.digits import in_mnist_form
 
     assert in_mnist_form(mnist.x_train) and in_mnist_form(mnist.x_test)
     assert not in_mnist_form(_clothes(200)) and not in_mnist_form(255 - mnist.x_test)  # ink on white
@@ -278,7 +278,7 @@ def test_a_run_on_clothes_gets_no_digit_crop_and_a_run_on_digits_does(tmp_path, 
 
 
 def test_a_sample_across_classes_takes_each_in_turn():
-    from zoo.data import sample_across_classes
+    from zoo.data.datasets import sample_across_classes
 
     y = np.repeat([0, 1, 2], [50, 30, 5])  # sorted by class, as a class-folder dataset is
     chosen = sample_across_classes(y, 12, seed=0)

@@ -13,11 +13,11 @@ from click.testing import CliRunner
 from PIL import Image
 
 from zoo.cli import main
-from zoo.data import load_dataset
-from zoo.digits import NoInk, otsu_threshold, photograph, to_mnist
-from zoo.exporter import export
-from zoo.prediction import predict
-from zoo.training import train
+from zoo.data.datasets import load_dataset
+from zoo.data.digits import NoInk, otsu_threshold, photograph, to_mnist
+from zoo.deploy.exporter import export
+from zoo.deploy.predict import predict
+from zoo.training.fit import train
 
 PHOTOS = 300  # the first 300 MNIST test digits, each photographed once
 

@@ -17,10 +17,10 @@ from click.testing import CliRunner
 
 from _processes import finish, wait_for_epochs, zoo_process
 from zoo.cli import main
-from zoo.distribute import _chief, cluster_error, make_distribution, tf_config
+from zoo.training.distribute import _chief, cluster_error, make_distribution, tf_config
 from zoo.errors import ConfigError
-from zoo.evaluation import evaluate
-from zoo.training import train
+from zoo.inspect.evaluate import evaluate
+from zoo.training.fit import train
 
 MNIST = str(Path(os.environ["ZOO_DATA_DIR"]) / "mnist")
 # a LeNet-5 run small enough for a test, large enough to land in a clear accuracy band
@@ -112,7 +112,7 @@ def test_a_cluster_failure_without_a_lost_worker_says_what_failed():
 def test_mixed_precision_trains_in_bfloat16_and_saves_float32(zoo_home, keras):
     from ai_edge_litert.interpreter import Interpreter
 
-    from zoo.exporter import export
+    from zoo.deploy.exporter import export
 
     from _callbacks import Record
 

@@ -174,7 +174,7 @@ def test_the_page_draws_each_field_where_tensorflows_gradients_put_it(keras, tmp
 def test_the_lenet5_page_is_self_contained_small_and_renders_in_a_browser(tmp_path):
     from PIL import Image
 
-    from zoo.data import load_dataset
+    from zoo.data.datasets import load_dataset
 
     digit = tmp_path / "seven.png"
     Image.fromarray(load_dataset("mnist", kind="image").x_test[0, :, :, 0]).save(digit)
@@ -214,7 +214,8 @@ def test_a_bbc_news_text_gets_its_words_weighed(tmp_path):
     assert words[:4] == ["shares", "in", "the", "bank"] and len(words) == len(text.split())
     # occlusion, checked directly: the log-odds of "business" without "profits", one call to the model
     model = zoo.load_model(tmp_path / "runs" / "text_cnn.bbc_news")
-    from zoo.prediction import artifact_metadata, prepare_inputs
+    from zoo.data.inputs import prepare_inputs
+    from zoo.deploy.predict import artifact_metadata
 
     meta, folder = artifact_metadata(tmp_path / "runs" / "text_cnn.bbc_news")
     (item,) = prepare_inputs([text], meta, folder)
@@ -372,7 +373,7 @@ def test_the_page_is_written_with_the_mode_every_other_file_gets(tmp_path):
 def test_a_conv3d_model_shows_its_middle_slice_and_says_so(keras):
     """A volume model: PIL draws 2-D pictures, so each 3-D map and kernel shows its middle depth
     slice, and the page says which; nothing crashes."""
-    from zoo import explainer
+    from zoo.inspect import explain as explainer
 
     inputs = keras.Input((6, 10, 10, 1))
     x = keras.layers.Conv3D(4, 3, activation="relu", name="c3d")(inputs)
@@ -396,7 +397,7 @@ def test_a_conv3d_model_shows_its_middle_slice_and_says_so(keras):
 def test_the_page_budget_is_measured_on_channels_spread_across_a_layer():
     """Channel 0 of a ReLU layer is often all zero and compresses to almost nothing: an estimate
     from it alone kept every channel and let the page run past its budget."""
-    from zoo import explainer
+    from zoo.inspect import explain as explainer
 
     noise = np.random.default_rng(0).random((64, 64, 16), dtype=np.float32)
     noise[..., 0] = 0.0

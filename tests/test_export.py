@@ -13,8 +13,8 @@ import _oracles as oracles
 import zoo
 from zoo.cli import main
 from zoo.errors import ConfigError, ExportError
-from zoo.exporter import export, plan
-from zoo.training import train
+from zoo.deploy.exporter import export, plan
+from zoo.training.fit import train
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +28,7 @@ def digit_png(tmp_path_factory):
     """A real MNIST test digit (a 7) written as a PNG."""
     from PIL import Image
 
-    from zoo.data import load_dataset
+    from zoo.data.datasets import load_dataset
 
     data = load_dataset("mnist", kind="image")
     path = tmp_path_factory.mktemp("png") / "seven.png"
@@ -148,7 +148,7 @@ def test_edgetpu_is_integer_only_with_batch_one(lenet_run):
 
 
 def test_a_disagreeing_export_fails_and_leaves_nothing(lenet_run, monkeypatch):
-    import zoo.exporter as exporter
+    import zoo.deploy.exporter as exporter
 
     def broken(runner, job, quantize):
         report = real(runner, job, quantize)
@@ -169,7 +169,7 @@ def test_a_disagreeing_export_fails_and_leaves_nothing(lenet_run, monkeypatch):
 
 @pytest.mark.slow
 def test_predict_with_every_artifact_on_a_png(lenet_run, digit_png):
-    from zoo.prediction import predict
+    from zoo.deploy.predict import predict
 
     export(lenet_run, format="tflite", quantize="int8")
     export(lenet_run, format="onnx")
@@ -181,7 +181,7 @@ def test_predict_with_every_artifact_on_a_png(lenet_run, digit_png):
 
 
 def test_predict_errors(lenet_run, tmp_path):
-    from zoo.prediction import predict
+    from zoo.deploy.predict import predict
 
     not_image = tmp_path / "note.png"
     not_image.write_text("hello")
@@ -212,7 +212,7 @@ def test_cli_export_and_predict(lenet_run, digit_png):
 
 @pytest.mark.slow
 def test_benchmark_measures_every_format_beside_keras(lenet_run):
-    from zoo.benchmarking import benchmark
+    from zoo.deploy.benchmark import benchmark
 
     report = benchmark(lenet_run, repeats=3, examples=512)
     rows = report["rows"]
@@ -235,8 +235,8 @@ def test_benchmark_measures_every_format_beside_keras(lenet_run):
     # Keras's calibration error is the one the run's card recorded, from the same weights and test split
     assert rows[0]["ece"] == pytest.approx(lenet_run.metrics["test_ece"], abs=1e-6)
     # and a quantized file's is its own, measured in its runtime: recomputed here from LiteRT's answers
-    from zoo.evaluation import run_dataset
-    from zoo.runtime import load_runner
+    from zoo.data.recorded import run_dataset
+    from zoo.deploy.runtime import load_runner
 
     (int8,) = [r for r in rows if (r["format"], r["quantize"], r.get("target")) == ("tflite", "int8", None)]
     prep, dataset = run_dataset(lenet_run.path, lenet_run.card)
@@ -245,7 +245,7 @@ def test_benchmark_measures_every_format_beside_keras(lenet_run):
 
 
 def test_cli_benchmark_json_is_one_document(lenet_run, monkeypatch):
-    import zoo.benchmarking as bench
+    import zoo.deploy.benchmark as bench
 
     monkeypatch.setattr(bench, "STANDARD", (("tflite", "none"),))
     result = CliRunner().invoke(main, ["benchmark", str(lenet_run.path), "--json"])
@@ -283,7 +283,7 @@ def test_text_model_exports_take_token_ids_and_predict_from_raw_text(text_run):
         assert report["passed"] and report["top1_agreement"] >= THRESHOLDS[report["quantize"]][0]
     folder = run.path / "export"
     assert (folder / "vocab.txt").read_text() == (run.path / "vocab.txt").read_text()
-    from zoo.prediction import predict
+    from zoo.deploy.predict import predict
 
     for artifact in ("model_int8.tflite", "model.onnx", "saved_model"):
         results = predict(folder / artifact, ["the bank shares rose on the market", "a late goal won the match"])
@@ -333,7 +333,7 @@ def test_the_private_converter_switch_zoo_sets_still_works(keras, tmp_path):
     import tensorflow as tf
     from ai_edge_litert.interpreter import Interpreter
 
-    from zoo.exporter import _tflite
+    from zoo.deploy.exporter import _tflite
 
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="d")])
     calibration = np.random.default_rng(0).random((16, 4), dtype=np.float32)
@@ -353,7 +353,7 @@ def test_the_private_converter_switch_zoo_sets_still_works(keras, tmp_path):
 
 
 def test_contenders_are_timed_in_turn_with_the_same_calls_and_batches_of_the_stated_size():
-    from zoo.benchmarking import interleaved
+    from zoo.deploy.benchmark import interleaved
 
     calls = []
 
@@ -381,7 +381,7 @@ def test_int8_calibration_sees_every_class_of_a_class_folder_dataset(tmp_path):
     calibration sample must hold both classes (dark images and light ones), seeded."""
     from PIL import Image
 
-    from zoo.exporter import prepare_run
+    from zoo.deploy.exporter import prepare_run
 
     rng = np.random.default_rng(0)
     for label, (low, high) in (("dark", (0, 40)), ("light", (200, 255))):

@@ -68,7 +68,7 @@ def test_json_stdout_holds_the_document_alone_while_a_dataset_downloads(zoo_home
     """Keras prints "Downloading data from ..." to stdout when it fetches MNIST: with --json, that
     line goes to stderr and stdout stays one JSON document."""
     from zoo.backend import keras
-    from zoo.data import load_mnist
+    from zoo.data.datasets import load_mnist
 
     real = load_mnist()
     arrays = ((real.x_train[:100, :, :, 0], real.y_train[:100]), (real.x_test[:, :, :, 0], real.y_test))

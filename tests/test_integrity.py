@@ -20,7 +20,7 @@ import zoo
 from zoo import locks
 from zoo.cli import main
 from zoo.errors import ZooError, ZooWarning
-from zoo.training import train
+from zoo.training.fit import train
 
 from _callbacks import StopAfter
 from _processes import zoo_process
@@ -58,6 +58,7 @@ def test_every_writer_is_refused_while_a_run_is_trained_and_kill_9_frees_it(tmp_
         holder = _wait_for_holder(home, "live", "trained", live)
         assert holder["pid"] == live.pid and holder["command"] == shlex.join(["zoo", *live_args])
         who = f"another zoo process (pid {live.pid}, '{holder['command']}')"
+        since = time.strftime("%H:%M:%S", time.localtime(holder["since"]))
         attempts = {
             "train": (["train", "lenet", "--name", "live", "--epochs", "1"],
                       f"run 'live' is being trained by {who}; wait for it to finish, or choose another --name"),
@@ -65,9 +66,10 @@ def test_every_writer_is_refused_while_a_run_is_trained_and_kill_9_frees_it(tmp_
                           f"run 'live' is being trained by {who}; wait for it to finish, or choose another --name"),
             "resume": (["train", "lenet", "--name", "live", "--resume"],
                        f"run 'live' is being trained by {who}; wait for it to finish, or choose another --name"),
-            "export": (["export", "live"], f"run 'live' is being trained by {who}; wait for it to finish"),
-            "benchmark": (["benchmark", "live"], f"run 'live' is being trained by {who}; wait for it to finish"),
-            "evaluate": (["evaluate", "live"], f"run 'live' is being trained by {who}; wait for it to finish"),
+            # its first training: no finished run yet, so every command that reads it says so, since when
+            **{command: ([command, "live", *(["x.png"] if command == "predict" else [])], f"run 'live' is being trained by {who} since {since}; its model is "
+                                            "written when that training ends: wait for it to finish")
+               for command in ("export", "benchmark", "evaluate", "predict")},
         }
         started = {key: _zoo(home, *args) for key, (args, _) in attempts.items()}
         for key, process in started.items():
@@ -304,7 +306,7 @@ def test_damaged_resume_state_is_one_line(zoo_home, damage, reason):
 
 
 def test_an_export_of_several_artifacts_records_each_and_names_the_one_that_failed(copy_of, monkeypatch):
-    import zoo.exporter as exporter
+    import zoo.deploy.exporter as exporter
 
     def broken(model, path):
         raise RuntimeError("converter crashed")
@@ -319,7 +321,7 @@ def test_an_export_of_several_artifacts_records_each_and_names_the_one_that_fail
 
 
 def test_a_first_export_that_fails_leaves_no_empty_folder(copy_of, monkeypatch):
-    import zoo.exporter as exporter
+    import zoo.deploy.exporter as exporter
 
     def broken(*args, **kwargs):
         raise RuntimeError("converter crashed")
@@ -374,8 +376,8 @@ def test_a_swap_killed_between_its_renames_is_finished_or_rolled_back(finished, 
 
 
 def _ctrl_c_in(step: str, name: str, zoo_home: Path, monkeypatch) -> zoo.Interrupted:
-    """Press Ctrl-C as training reaches `step` (a function of zoo.training); then leave it be."""
-    import zoo.training as training
+    """Press Ctrl-C as training reaches `step` (a function of zoo.training.fit); then leave it be."""
+    import zoo.training.fit as training
 
     def pressed(*args, **kwargs):
         raise KeyboardInterrupt
@@ -405,7 +407,7 @@ def test_ctrl_c_after_training_prints_the_resume_command(zoo_home, monkeypatch):
 
 
 def test_a_failed_epoch_backup_keeps_the_last_one_and_says_how_to_resume(zoo_home, monkeypatch):
-    from zoo.callbacks import AtomicBackupAndRestore
+    from zoo.training.callbacks import AtomicBackupAndRestore
 
     saved = AtomicBackupAndRestore.on_epoch_end
 

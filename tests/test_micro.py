@@ -19,7 +19,7 @@ from click.testing import CliRunner
 import zoo
 from zoo.cli import main
 from zoo.errors import ConfigError, ExportError
-from zoo.micro import BOARDS, budget, check_fits
+from zoo.deploy.micro import BOARDS, budget, check_fits
 
 # the promise of every int8 export, restated rather than imported: 99% top-1 agreement with Keras
 MIN_AGREEMENT = 0.99
@@ -87,7 +87,7 @@ def test_a_model_over_budget_names_both_figures():
     ("UNIDIRECTIONAL_SEQUENCE_LSTM", "AddUnidirectionalSequenceLSTM()"),
 ])
 def test_resolver_calls_are_tflms_names(op, call):
-    from zoo.micro import resolver_call
+    from zoo.deploy.micro import resolver_call
 
     assert resolver_call(op) == call
 
@@ -102,7 +102,7 @@ def test_the_resolver_table_names_real_operators_and_refuses_others():
     """Every op in zoo's table is a builtin of the TFLite schema (TFLM's own copy of it)."""
     from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
 
-    from zoo.micro import RESOLVER, resolver_call
+    from zoo.deploy.micro import RESOLVER, resolver_call
 
     builtins = {name for name in vars(schema.BuiltinOperator) if not name.startswith("_")}
     assert set(RESOLVER) <= builtins and len(RESOLVER) == 100
@@ -116,7 +116,7 @@ def test_the_resolver_table_names_real_operators_and_refuses_others():
     ("_Model", "Model"), ("a__b", "a_b"), ("__", "model"),
 ])
 def test_every_run_name_is_a_namespace_that_compiles(run, namespace, tmp_path):
-    from zoo import micro
+    from zoo.deploy import micro
 
     assert micro.identifier(run) == namespace
     if run not in ("class", "int"):
@@ -214,7 +214,7 @@ def _check_sources(folder, labels):
 @pytest.fixture(scope="module")
 def mnist_subset(tmp_path_factory):
     """3,000 real MNIST training digits and 400 test digits, written as IDX files."""
-    from zoo.data import load_dataset
+    from zoo.data.datasets import load_dataset
 
     data = load_dataset("mnist", kind="image")
     folder = tmp_path_factory.mktemp("mnist-subset")
@@ -230,7 +230,7 @@ def mnist_subset(tmp_path_factory):
 @pytest.mark.slow
 @pytest.mark.parametrize("model", ["mnist_cnn", "mnist_cnn_dropout"])
 def test_mnist_convnets_fit_a_1mb_board_and_run_in_tflm(model, mnist_subset, tmp_path):
-    from zoo.training import train
+    from zoo.training.fit import train
 
     run = train(model, data=str(mnist_subset), epochs=2, verbose=0, val_split=0.0, out=str(tmp_path / "runs"))
     (report,) = zoo.export(run, target="micro", board="nano33ble")
@@ -320,9 +320,9 @@ def test_an_op_tflm_has_no_kernel_for_is_one_line_and_writes_nothing(tmp_path, m
     message names it, and no micro file is left behind."""
     import contextlib
 
-    import zoo.micro
+    import zoo.deploy.micro
 
-    monkeypatch.setattr(zoo.micro, "plain_embedding_lookup", contextlib.nullcontext)
+    monkeypatch.setattr(zoo.deploy.micro, "plain_embedding_lookup", contextlib.nullcontext)
     with pytest.raises(ExportError) as err:
         zoo.export("text_cnn.bbc_news", target="micro", out=str(tmp_path))
     assert str(err.value) == ("micro/int8 export failed: model_micro.tflite does not run in TFLite Micro: "
@@ -336,7 +336,7 @@ def test_image_cnn_is_refused_before_converting(tmp_path):
     The refusal comes before the converter, which would take minutes over 340 MB of weights."""
     from PIL import Image
 
-    from zoo.training import train
+    from zoo.training.fit import train
 
     for c, name in enumerate(("dark", "light")):
         (tmp_path / "img" / name).mkdir(parents=True)

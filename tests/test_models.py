@@ -193,7 +193,7 @@ def test_zoo_list_builds_nothing_and_imports_no_tensorflow():
     import subprocess
     import sys
 
-    code = ("import sys; from zoo.summary import model_table; rows = model_table(); "
+    code = ("import sys; from zoo.inspect.summary import model_table; rows = model_table(); "
             "print(len(rows), 'tensorflow' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["5", "False"]

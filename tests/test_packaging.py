@@ -102,7 +102,7 @@ def test_the_wheel_holds_the_command_line_as_zoo_cli(sources, tmp_path):
     # from the packaged .tflite in LiteRT: no fallback to Keras, so no warning and no run folder written
     assert predicted.stderr == "" and not (elsewhere / "saved_models").exists()
     # and the explain page, whose template is package data
-    assert "zoo/templates/explain.html" in names
+    assert "zoo/inspect/templates/explain.html" in names
     explained = _run_installed(site, elsewhere, "explain", "lenet5.mnist", "one.png", "-o", "one.html")
     assert explained.returncode == 0, explained.stderr
     assert "c3" in (elsewhere / "one.html").read_text(encoding="utf-8")

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 import _oracles as oracles
 import zoo
-from zoo import pretrained
+from zoo.models import pretrained
 from zoo.cli import main
 
 SHIPPED = ["lenet5.mnist", "mnist_cnn.mnist", "mnist_cnn_dropout.mnist", "text_cnn.bbc_news"]
@@ -30,7 +30,7 @@ def test_the_package_ships_four_calibrated_models():
         assert card["calibration"]["method"] == "temperature" and card["seed"] == 0
         # the shard count is part of the recipe: float sums in another order give other weights
         shards = card["distribution"]["cpu_shards"]
-        assert card["weights"]["rebuild"] == f"ZOO_CPU_SHARDS={shards} python -m zoo.pretrained --data ../shared/data"
+        assert card["weights"]["rebuild"] == f"ZOO_CPU_SHARDS={shards} python tools/rebuild_weights.py --data ../shared/data"
     assert sum(p.stat().st_size for p in pretrained.WEIGHTS_DIR.iterdir()) <= 12 * 1024 * 1024
 
 
@@ -39,7 +39,7 @@ def test_the_package_ships_four_calibrated_models():
 def test_each_shipped_model_scores_what_its_card_says(name, zoo_home):
     """The shipped weights, run on ../shared/data: their accuracy and ECE are the card's (within
     0.0005: a few examples may round the other way on another CPU), and meet the goals."""
-    from zoo.evaluation import run_dataset
+    from zoo.data.recorded import run_dataset
 
     card = pretrained.find(name).card
     report = zoo.evaluate(name)
@@ -87,7 +87,7 @@ def test_a_damaged_weights_file_is_one_line(tmp_path, monkeypatch):
     result = CliRunner().invoke(main, ["summary", "lenet5.mnist"])
     assert result.exit_code == 1
     assert result.stderr.startswith(f"Error: {damaged} is damaged (")
-    assert result.stderr.endswith("); reinstall zoo, or rebuild it: ZOO_CPU_SHARDS=2 python -m zoo.pretrained "
+    assert result.stderr.endswith("); reinstall zoo, or rebuild it: ZOO_CPU_SHARDS=2 python tools/rebuild_weights.py "
                                   "--data ../shared/data\n")
     assert result.stderr.count("\n") == 1
 
@@ -118,7 +118,7 @@ def test_a_missing_weights_file_says_reinstall_rather_than_hiding_the_tag(weight
         zoo.create_model("lenet5", weights="mnist")
     assert str(err.value) == (f"lenet5.mnist: lenet5.mnist.weights.h5 is missing from the install in {weights_copy}; "
                               "reinstall zoo (pip install --force-reinstall zoo), or rebuild it: ZOO_CPU_SHARDS=2 "
-                              "python -m zoo.pretrained --data ../shared/data")
+                              "python tools/rebuild_weights.py --data ../shared/data")
     result = CliRunner().invoke(main, ["summary", "lenet5.mnist"])
     assert (result.exit_code, result.stderr) == (1, f"Error: {err.value}\n")
 
@@ -161,8 +161,8 @@ def test_a_run_may_not_take_a_pretrained_name(zoo_home):
 def test_predict_and_export_take_the_pretrained_name(zoo_home, tmp_path):
     from PIL import Image
 
-    from zoo.data import load_dataset
-    from zoo.digits import photograph
+    from zoo.data.datasets import load_dataset
+    from zoo.data.digits import photograph
 
     mnist = load_dataset("mnist", kind="image")
     photo = tmp_path / "seven.png"
@@ -182,8 +182,8 @@ def test_predict_and_export_take_the_pretrained_name(zoo_home, tmp_path):
 def test_the_shipped_tflite_is_the_shipped_weights(name, keras):
     """The quick path of zoo predict: LiteRT on the packaged float32 file, the same answers as
     Keras on the packaged weights (the export's own thresholds: 99.9% top-1, 1e-4)."""
-    from zoo.data import load_dataset
-    from zoo.runtime import load_runner
+    from zoo.data.datasets import load_dataset
+    from zoo.deploy.runtime import load_runner
 
     weights = pretrained.find(name)
     x = load_dataset("mnist", kind="image").x_test[:2000].astype(np.float32) / 255
@@ -202,7 +202,7 @@ def test_predict_with_a_pretrained_name_imports_no_tensorflow(tmp_path):
     image = np.zeros((28, 28), np.uint8)
     image[4:24, 13:15] = 255  # a one
     Image.fromarray(image).save(tmp_path / "one.png")
-    code = ("import sys; from zoo.prediction import predict; (r,) = predict('lenet5.mnist', ['one.png'], top_k=1); "
+    code = ("import sys; from zoo.deploy.predict import predict; (r,) = predict('lenet5.mnist', ['one.png'], top_k=1); "
             "print(r['predictions'][0]['label'], 'tensorflow' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, check=True)
     assert out.stdout.split() == ["1", "False"]

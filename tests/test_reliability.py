@@ -129,9 +129,9 @@ def test_a_failed_write_keeps_the_previous_run_and_can_be_resumed(zoo_home, monk
     import errno
     import json
 
-    import zoo.plots
+    import zoo.training.plots
     from zoo.errors import ZooError
-    from zoo.training import train
+    from zoo.training.fit import train
 
     first = train("lenet", name="keep", seed=1, **QUICK)
     card_before = (first.path / "card.json").read_text()
@@ -139,7 +139,7 @@ def test_a_failed_write_keeps_the_previous_run_and_can_be_resumed(zoo_home, monk
     def no_space(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(zoo.plots, "plot_curves", no_space)
+    monkeypatch.setattr(zoo.training.plots, "plot_curves", no_space)
     with pytest.raises(ZooError) as err:
         train("lenet", name="keep", overwrite=True, seed=2, **QUICK)
     assert str(err.value).startswith("could not write run 'keep': No space left on device; nothing was replaced")
@@ -216,8 +216,8 @@ def test_lambda_layers_are_refused_unless_the_user_opts_in(tmp_path, monkeypatch
 
 
 def test_an_interrupted_export_leaves_no_artifact(zoo_home, monkeypatch):
-    import zoo.exporter as exporter
-    from zoo.training import train
+    import zoo.deploy.exporter as exporter
+    from zoo.training.fit import train
 
     run = train("lenet", name="ex", **QUICK)
 
@@ -245,7 +245,7 @@ FUZZ = settings(max_examples=60, deadline=None, derandomize=os.environ.get("CI")
 @given(st.binary(max_size=300), st.booleans())
 def test_fuzz_idx(tmp_path_factory, payload, compress):
     """Random bytes: almost never the right magic, so this reaches the first checks only."""
-    from zoo.data import read_idx
+    from zoo.data.datasets import read_idx
     from zoo.errors import DataError
 
     path = tmp_path_factory.mktemp("idx") / "train-images-idx3-ubyte"
@@ -273,7 +273,7 @@ def test_fuzz_idx_structure(tmp_path_factory, dims, change, header_cut, compress
 
     from hypothesis import event
 
-    from zoo.data import read_idx
+    from zoo.data.datasets import read_idx
     from zoo.errors import DataError
 
     size = math.prod(dims)
@@ -299,7 +299,7 @@ def test_fuzz_idx_structure(tmp_path_factory, dims, change, header_cut, compress
 @given(st.text(max_size=300))
 @example("\r0")  # a blank header line: the row's cells had no column name (an AttributeError once)
 def test_fuzz_csv(tmp_path_factory, content):
-    from zoo.data import load_dataset
+    from zoo.data.datasets import load_dataset
     from zoo.errors import DataError
 
     path = tmp_path_factory.mktemp("csv") / "data.csv"
@@ -320,7 +320,7 @@ def test_fuzz_images(tmp_path_factory, payload):
     import numpy as np
     from PIL import Image
 
-    from zoo.data import load_dataset
+    from zoo.data.datasets import load_dataset
 
     root = tmp_path_factory.mktemp("img")
     for name in ("a", "b"):
@@ -351,7 +351,7 @@ def test_fuzz_csv_structure(tmp_path_factory, text_column, label_column, rows, e
 
     from hypothesis import event
 
-    from zoo.data import load_dataset
+    from zoo.data.datasets import load_dataset
     from zoo.errors import DataError
 
     path = tmp_path_factory.mktemp("csv") / "data.csv"
@@ -390,7 +390,7 @@ def test_fuzz_image_structure(tmp_path_factory, kind, cut, flips):
     from hypothesis import event
     from PIL import Image
 
-    from zoo.data import load_dataset
+    from zoo.data.datasets import load_dataset
 
     buffer = io.BytesIO()
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (12, 12), dtype=np.uint8)).save(buffer, kind)
@@ -462,7 +462,7 @@ def test_fuzz_option_parsing(zoo_home, option, value):
 
 
 def test_a_crash_while_saving_a_backup_keeps_the_last_complete_epoch(tmp_path, keras):
-    from zoo.callbacks import AtomicBackupAndRestore, BestWeights
+    from zoo.training.callbacks import AtomicBackupAndRestore, BestWeights
 
     def model():
         m = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, activation="softmax")])

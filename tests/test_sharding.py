@@ -1,4 +1,4 @@
-"""zoo.sharding: a batch split across CPU cores trains exactly as the whole batch would."""
+"""zoo.training.sharding: a batch split across CPU cores trains exactly as the whole batch would."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def _batch(model, n: int, seed: int = 0):
 @pytest.mark.parametrize("name", zoo.list_models())
 @pytest.mark.parametrize("shards,n", [(2, 5), (2, 1), (3, 2), (4, 9)])
 def test_sharded_outputs_are_the_models_outputs(registry_model, name, shards, n):
-    from zoo.sharding import Sharded
+    from zoo.training.sharding import Sharded
 
     model = registry_model(name)
     x = _batch(model, n)
@@ -40,7 +40,7 @@ def test_sharded_outputs_are_the_models_outputs(registry_model, name, shards, n)
 def test_sharded_gradients_are_the_whole_batchs(keras, registry_model, n):
     import tensorflow as tf
 
-    from zoo.sharding import Sharded
+    from zoo.training.sharding import Sharded
 
     model = registry_model("lenet5")
     x, y = _batch(model, n), np.arange(n) % 10
@@ -58,14 +58,14 @@ def test_sharded_gradients_are_the_whole_batchs(keras, registry_model, n):
 @pytest.mark.parametrize("batch,available,expected", [(128, 2, 2), (128, 16, 8), (32, 2, 2), (31, 2, 1),
                                                       (16, 4, 1), (1, 2, 1), (256, 1, 1)])
 def test_shards_for_keeps_at_least_16_examples_a_shard(batch, available, expected):
-    from zoo.sharding import shards_for
+    from zoo.training.sharding import shards_for
 
     assert shards_for(batch, available) == expected
 
 
 @pytest.mark.parametrize("value", ["0", "two", "-1", "1.5"])
 def test_a_bad_zoo_cpu_shards_is_one_clear_line(monkeypatch, value):
-    from zoo.sharding import configure
+    from zoo.training.sharding import configure
 
     monkeypatch.setenv("ZOO_CPU_SHARDS", value)
     with pytest.raises(ConfigError) as info:
@@ -74,7 +74,7 @@ def test_a_bad_zoo_cpu_shards_is_one_clear_line(monkeypatch, value):
 
 
 def test_one_shard_or_a_gpu_leaves_tensorflow_alone(monkeypatch):
-    from zoo.sharding import configure
+    from zoo.training.sharding import configure
 
     monkeypatch.setenv("ZOO_CPU_SHARDS", "1")
     assert configure(gpu=False) == 1

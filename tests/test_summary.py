@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import zoo
-from zoo.geometry import output_size
+from zoo.models.geometry import output_size
 
 MACS = {
     "lenet5": 416_520,

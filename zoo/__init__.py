@@ -12,6 +12,10 @@ Importing zoo is cheap: TensorFlow is imported (quietly) the first time a
 model is built or loaded.
 """
 
+import importlib.abc
+import importlib.util
+import sys
+
 from zoo._version import __version__
 from zoo.errors import (
     ConfigError,
@@ -25,33 +29,60 @@ from zoo.errors import (
     ZooError,
     ZooWarning,
 )
-from zoo.registry import create_model, get_entry, list_models, register_model
+from zoo.models import create_model, get_entry, list_models, register_model
 
 _LAZY = {
-    "summarize": "zoo.summary",
-    "model_table": "zoo.summary",
+    "summarize": "zoo.inspect.summary",
+    "model_table": "zoo.inspect.summary",
     "load_model": "zoo.runs",
-    "train": "zoo.training",
-    "TrainConfig": "zoo.training",
-    "Run": "zoo.training",
-    "evaluate": "zoo.evaluation",
-    "export": "zoo.exporter",
-    "predict": "zoo.prediction",
-    "benchmark": "zoo.benchmarking",
-    "explain": "zoo.explainer",
+    "train": "zoo.training.fit",
+    "TrainConfig": "zoo.training.fit",
+    "Run": "zoo.runs",
+    "evaluate": "zoo.inspect.evaluate",
+    "export": "zoo.deploy.exporter",
+    "predict": "zoo.deploy.predict",
+    "benchmark": "zoo.deploy.benchmark",
+    "explain": "zoo.inspect.explain",
 }
 
 
-_MODULES = ("pretrained", "calibration", "digits")  # zoo.pretrained.resolve(...) without an import of its own
+# modules of the public API by their short names: `zoo.pretrained.resolve(...)` without an import
+# of its own, and `import zoo.digits` where the module now lives in a layer's package
+_MODULES = {
+    "pretrained": "zoo.models.pretrained",
+    "calibration": "zoo.training.calibration",
+    "digits": "zoo.data.digits",
+    "images": "zoo.data.images",
+}
 
 
 def __getattr__(name):  # PEP 562: heavy parts of the API load on first use
     if name in _LAZY or name in _MODULES:
         import importlib
 
-        module = importlib.import_module(_LAZY.get(name, f"zoo.{name}"))
+        module = importlib.import_module(_LAZY.get(name) or _MODULES[name])
         return module if name in _MODULES else getattr(module, name)
     raise AttributeError(f"module 'zoo' has no attribute {name!r}")
+
+
+class _Alias(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """`import zoo.digits` gives the module `zoo.data.digits` itself (one module object, not a
+    copy, so that a monkeypatch of either is a patch of both)."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        short = fullname[len("zoo."):] if fullname.startswith("zoo.") else None
+        return importlib.util.spec_from_loader(fullname, self) if short in _MODULES else None
+
+    def create_module(self, spec):
+        module = importlib.import_module(_MODULES[spec.name[len("zoo."):]])
+        self.own_spec = module.__spec__  # the import system sets __spec__ to the alias's next
+        return module
+
+    def exec_module(self, module):
+        module.__spec__ = self.own_spec  # it ran already, under its own name: keep that one
+
+
+sys.meta_path.append(_Alias())
 
 
 __all__ = [

@@ -118,6 +118,11 @@ def _settled_holder(path: Path) -> dict:
         time.sleep(0.01)
 
 
+def describe(holder: dict) -> str:
+    """Who holds a run, as a refusal names it: `another zoo process (pid 4242, 'zoo train ...')`."""
+    return _who(holder)
+
+
 def _who(holder: dict) -> str:
     if "pid" not in holder:
         return "another zoo process"

@@ -1,10 +1,49 @@
-"""Classification metrics from predicted probabilities: accuracy, loss, per-class P/R/F1, confusion."""
+"""Classification metrics from predicted probabilities: accuracy, loss, per-class P/R/F1, confusion,
+and the expected calibration error with its reliability bins.
+
+The expected calibration error (ECE) here is the one of Guo et al. (ICML 2017): 15 equal-width
+bins of the top-1 probability, (lo, hi], each bin's |accuracy - mean confidence| weighted by
+its share of the examples.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
-from zoo.calibration import ece
+BINS = 15
+
+
+def top1(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The predicted class and its probability of each row of (N, C) class probabilities."""
+    probs = np.asarray(probs, dtype=np.float64)
+    return probs.argmax(axis=1), probs.max(axis=1)
+
+
+def reliability(probs: np.ndarray, y_true: np.ndarray, bins: int = BINS) -> dict:
+    """Per bin of the top-1 probability: its edges, how many examples fall in it, their mean
+    confidence and their accuracy (None for an empty bin)."""
+    predicted, confidence = top1(probs)
+    correct = predicted == np.asarray(y_true)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    # bin i holds (edges[i], edges[i + 1]]; a top-1 probability is never 0 (it is at least 1/C)
+    index = np.clip(np.searchsorted(edges, confidence, side="left") - 1, 0, bins - 1)
+    counts = np.bincount(index, minlength=bins)
+    conf_sum = np.bincount(index, weights=confidence, minlength=bins)
+    correct_sum = np.bincount(index, weights=correct.astype(np.float64), minlength=bins)
+    filled = counts > 0
+    return {
+        "edges": edges.tolist(),
+        "counts": counts.tolist(),
+        "confidence": [float(c / n) if n else None for c, n in zip(conf_sum, counts)],
+        "accuracy": [float(a / n) if n else None for a, n in zip(correct_sum, counts)],
+        "ece": float(np.abs(correct_sum[filled] - conf_sum[filled]).sum() / max(len(confidence), 1)),
+    }
+
+
+def ece(probs: np.ndarray, y_true: np.ndarray, bins: int = BINS) -> float:
+    """Expected calibration error: sum over bins of (count / N) * |accuracy - mean confidence|."""
+    return reliability(probs, y_true, bins)["ece"]
+
 
 
 def as_class_probabilities(outputs: np.ndarray) -> np.ndarray:

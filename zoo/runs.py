@@ -12,12 +12,13 @@ import os
 import re
 import shutil
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
-from zoo.errors import ConfigError, DamagedFileError, ModelLoadError, UnknownModelError, ZooWarning
+from zoo.errors import ConfigError, DamagedFileError, ModelLoadError, ZooWarning
 
 MODEL_FILE = "model.keras"
-CARD_FILE = "card.json"
+CARD_FILE = "card.json"  # written and read by zoo.card alone
 CONFIG_FILE = "train_config.json"  # in a .partial folder: what --resume continues with
 CHECKPOINTS = "checkpoints"  # in a .partial folder: the epoch state and the best weights
 _RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -70,43 +71,39 @@ def read_json(path: Path, fix: str, required: tuple[str, ...] = ()) -> dict:
     return document
 
 
-# what every command needs of a run's card
-CARD_KEYS = ("run", "model", "labels", "preprocessing.type", "dataset.spec")
+def read_card(folder: Path):
+    """A run's card.json (a `zoo.card.Card`), checked for what the commands need."""
+    from zoo.card import read_run_card
+
+    return read_run_card(folder)
 
 
-def read_card(folder: Path) -> dict:
-    """A run's card.json, checked for what the commands need."""
-    return read_json(Path(folder) / CARD_FILE, required=CARD_KEYS,
-                     fix=f"re-train the run: zoo train MODEL --name {Path(folder).name} --overwrite")
+@dataclass
+class Run:
+    """A finished run folder (path None on a worker of a cluster other than the chief)."""
 
+    path: Path | None
+    card: object  # a zoo.card.Card
+    chief: bool = True  # False: another process of the cluster wrote the run folder
 
-def find_run(target: str | os.PathLike, out: str | os.PathLike | None = None) -> Path:
-    """The folder of a finished run: a path to it, or a run name under the output folder."""
-    path = Path(target)
-    if os.sep not in str(target) and not path.is_absolute():
-        repair_swaps(output_root(out))
-    if path.is_file() and path.name == MODEL_FILE:
-        path = path.parent
-    if (path / CARD_FILE).is_file():
-        return path
-    if os.sep not in str(target) and not path.is_absolute():
-        folder = run_dir(str(target), out)
-        if (folder / CARD_FILE).is_file():
-            return folder
-        from zoo import pretrained
+    @property
+    def name(self) -> str:
+        return self.path.name if self.path is not None else self.card.run
 
-        weights = pretrained.find(str(target))
-        if weights is not None:  # lenet5.mnist: the shipped weights, as a run folder
-            return pretrained.as_run(weights, output_root(out))
-        from zoo import locks
+    @property
+    def metrics(self) -> dict:
+        return self.card.metrics
 
-        holder = locks.holder(folder.parent, folder.name)
-        if holder is not None:  # its first training, still under way
-            raise locks.RunLocked(locks.refusal(folder.name, "read", holder))
-        partial = partial_dir(folder)
-        if partial.is_dir():
-            raise ModelLoadError(f"run '{target}' did not finish; continue it with: zoo train MODEL --name {target} --resume")
-    raise ModelLoadError(f"no run '{target}': no {CARD_FILE} in {path} or under {output_root(out)}/")
+    def load_model(self):
+        return load_model(self.path)
+
+    @classmethod
+    def open(cls, folder: str | os.PathLike, out=None) -> "Run":
+        """A finished run: its folder, or its name under the output folder."""
+        path = Path(folder)
+        if not (path / CARD_FILE).is_file() and os.sep not in str(folder):
+            path = run_dir(str(folder), out)
+        return cls(path, read_card(path))
 
 
 _OLD = re.compile(r"^\.(?P<name>.+)\.old-\d+$")
@@ -210,47 +207,3 @@ def load_model(path: str | os.PathLike, *, safe_mode: bool | None = None):
             reason = ("it holds Python code (a Lambda layer) that safe mode refuses to run; "
                       "if you trust the file: zoo --unsafe ..., or load_model(path, safe_mode=False)")
         raise ModelLoadError(f"cannot load {path}: {reason}") from exc
-
-
-def resolve_target(target: str, out: str | os.PathLike | None = None, *, is_run=None) -> tuple[str, object]:
-    """What a model TARGET names, in the order `zoo summary` and `zoo explain` read it:
-    ("path", Path) for a `.keras` file or a folder, ("pretrained", Weights) for `MODEL.TAG`,
-    ("registry", ModelEntry) for a model name or alias, ("run", Path) for a run name.
-
-    `is_run(folder)` says whether a run name's folder counts (default: it holds model.keras).
-    A name that is none of these is one UnknownModelError, with the registry's suggestions."""
-    from zoo.registry import get_entry
-
-    from zoo import pretrained
-
-    path = Path(target)
-    if path.suffix == ".keras" or os.sep in target or path.is_dir():
-        return "path", path
-    weights = pretrained.find(target)
-    if weights is not None:
-        return "pretrained", weights
-    try:
-        return "registry", get_entry(target)
-    except UnknownModelError as exc:
-        try:
-            run = run_dir(target, out)
-        except ConfigError:
-            raise exc from None
-        if (is_run or (lambda folder: (folder / MODEL_FILE).is_file()))(run):
-            return "run", run
-        raise UnknownModelError(f"{exc} (and no run '{target}' under {output_root(out)}/)") from None
-
-
-def resolve_model(target: str, *, out: str | os.PathLike | None = None):
-    """A model from a path (`.keras` file or run folder), `MODEL.TAG`, a registry name, or a run
-    name, in that order."""
-    from zoo.registry import create_model
-
-    from zoo import pretrained
-
-    kind, what = resolve_target(target, out)
-    if kind == "pretrained":
-        return pretrained.build(what, {})
-    if kind == "registry":
-        return create_model(what.name)
-    return load_model(what)

@@ -1,7 +1,10 @@
-"""The model registry: a decorator, `list_models(pattern)` and `create_model(name, **overrides)`.
+"""The model registry, the bottom of zoo.models: a decorator, `list_models(pattern)`, `get_entry`
+and `build_model(name, **overrides)` (untrained).
 
-Registering a model imports nothing heavy: builders import Keras when called,
-so listing names stays instant.
+It imports no other part of zoo but its errors: the builders register themselves here when
+`zoo.models` is imported, and the shipped weights are looked up a layer above
+(`zoo.models.factory`, timm's `_registry` / `_factory` split). Registering a model imports
+nothing heavy: builders import Keras when called, so listing names stays instant.
 """
 
 from __future__ import annotations
@@ -110,30 +113,18 @@ def register_model(
     return wrap
 
 
-def _load_builtin() -> None:
-    import zoo.models  # noqa: F401  (registers the built-in models)
-
-
-def list_models(pattern: str = "*", *, pretrained: bool = False) -> list[str]:
-    """Registered model names matching a shell-style wildcard (an alias matches its model);
-    `pretrained=True`: only those that ship trained weights (zoo.pretrained)."""
-    _load_builtin()
+def list_models(pattern: str = "*") -> list[str]:
+    """Registered model names matching a shell-style wildcard (an alias matches its model)."""
     pattern = pattern.lower()
-    names = sorted(
+    return sorted(
         name
         for name, entry in _MODELS.items()
         if any(fnmatch.fnmatchcase(key, pattern) for key in (name, *entry.aliases))
     )
-    if pretrained:
-        from zoo.pretrained import shipped
-
-        names = [name for name in names if shipped(name)]
-    return names
 
 
 def get_entry(name: str) -> ModelEntry:
     """The registry entry of a model name or alias; UnknownModelError suggests close names."""
-    _load_builtin()
     if not isinstance(name, str):
         raise ConfigError(f"a model name must be a string, got {name!r}")
     key = name.strip().lower().replace("-", "_")
@@ -148,27 +139,7 @@ def get_entry(name: str) -> ModelEntry:
     )
 
 
-def create_model(name: str, weights: str | None = None, **overrides: Any):
-    """Build a `keras.Model` from the registry: fresh and untrained, or with shipped weights.
-
-    Args:
-        name: a registry name or alias (`"lenet"`, `"mnist_cnn"`...).
-        weights: None for an untrained model, or a pretrained tag (`"mnist"`), as in
-            keras.applications; its card, labels and preprocessing are
-            `zoo.pretrained.resolve(name, weights).card`.
-        **overrides: keyword arguments of the model's builder (`num_classes=`,
-            `input_shape=`...), checked before anything is built.
-
-    Raises:
-        UnknownModelError: no such model.
-        ConfigError: an unknown keyword, a wrong type, a size out of range, an
-            input too small for the layer stack, an unknown weights tag, or an
-            argument the weights cannot take.
-    """
+def build_model(name: str, **overrides: Any):
+    """A fresh, untrained `keras.Model` of a registry model, its overrides checked first."""
     entry = get_entry(name)
-    if weights is not None:
-        from zoo import pretrained
-
-        entry.validate(overrides)
-        return pretrained.build(pretrained.resolve(entry.name, weights), overrides)
     return entry.builder(**entry.validate(overrides))

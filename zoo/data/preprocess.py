@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from zoo.digits import FORM
+from zoo.data.digits import FORM
 
 VOCAB_FILE = "vocab.txt"
 STANDARDIZE = "lower_and_strip_punctuation"
@@ -20,7 +20,7 @@ class ImagePreprocessing:
     """uint8 pixels (N, H, W, C) -> float32 in [0, 1].
 
     `normalize` names the form a new picture is brought into before that, at prediction:
-    "mnist" for a run trained on MNIST (zoo.digits: ink fitted into 20×20, centred by mass
+    "mnist" for a run trained on MNIST (zoo.data.digits: ink fitted into 20×20, centred by mass
     in 28×28, light on black); None for a plain resize.
     """
 
@@ -113,9 +113,9 @@ class TextPreprocessing:
         }
 
 
-def from_card(card: dict, folder: Path):
-    """The preprocessing a run recorded."""
-    spec = card["preprocessing"]
+def from_spec(spec: dict, folder: Path):
+    """The preprocessing a run recorded (its card's, or an artifact's sidecar's `preprocessing`);
+    a text model's vocabulary is read from `folder`."""
     if spec["type"] == "image":
         normalize = (spec.get("normalize") or {}).get("name")  # absent in runs made before it existed
         return ImagePreprocessing(spec["input_shape"], spec["scale"], spec["offset"], normalize)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from zoo.backend import keras as _keras
 from zoo.errors import ConfigError
-from zoo.geometry import window_of
-from zoo.registry import register_model
+from zoo.models.geometry import window_of
+from zoo.models.registry import register_model
 
 def _too_small(model: str, input_shape, layers, argument: str) -> None:
     """Refuse an input that the conv/pool stack shrinks to nothing, naming the layer."""

@@ -12,56 +12,22 @@ the top-1 class changes only where two logits were tied to float32 rounding: the
 folded kernel and bias are rounded to float32, and a near tie can fall the other
 way (the card counts them in `top1_changed`: 0 on the test split of every shipped model).
 
-The expected calibration error (ECE) here is the one of Guo et al.: 15 equal-width
-bins of the top-1 probability, (lo, hi], each bin's |accuracy - mean confidence|
-weighted by its share of the examples.
+The expected calibration error (ECE) and the reliability bins are measurements, and live with
+the other metrics (`zoo.metrics`); this module fits and folds the temperature.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 
 from zoo.errors import ZooWarning
+from zoo.metrics import BINS, ece, reliability, top1  # noqa: F401 - zoo.calibration.ece, as the API had it
 
-BINS = 15
 # log T is searched in [log 0.02, log 50]: a T outside would mean the logits are degenerate
 _LOG_T_BOUNDS = (float(np.log(0.02)), float(np.log(50.0)))
-
-
-def top1(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The predicted class and its probability of each row of (N, C) class probabilities."""
-    probs = np.asarray(probs, dtype=np.float64)
-    return probs.argmax(axis=1), probs.max(axis=1)
-
-
-def reliability(probs: np.ndarray, y_true: np.ndarray, bins: int = BINS) -> dict:
-    """Per bin of the top-1 probability: its edges, how many examples fall in it, their mean
-    confidence and their accuracy (None for an empty bin)."""
-    predicted, confidence = top1(probs)
-    correct = predicted == np.asarray(y_true)
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    # bin i holds (edges[i], edges[i + 1]]; a top-1 probability is never 0 (it is at least 1/C)
-    index = np.clip(np.searchsorted(edges, confidence, side="left") - 1, 0, bins - 1)
-    counts = np.bincount(index, minlength=bins)
-    conf_sum = np.bincount(index, weights=confidence, minlength=bins)
-    correct_sum = np.bincount(index, weights=correct.astype(np.float64), minlength=bins)
-    filled = counts > 0
-    return {
-        "edges": edges.tolist(),
-        "counts": counts.tolist(),
-        "confidence": [float(c / n) if n else None for c, n in zip(conf_sum, counts)],
-        "accuracy": [float(a / n) if n else None for a, n in zip(correct_sum, counts)],
-        "ece": float(np.abs(correct_sum[filled] - conf_sum[filled]).sum() / max(len(confidence), 1)),
-    }
-
-
-def ece(probs: np.ndarray, y_true: np.ndarray, bins: int = BINS) -> float:
-    """Expected calibration error: sum over bins of (count / N) * |accuracy - mean confidence|."""
-    return reliability(probs, y_true, bins)["ece"]
 
 
 # ---------------------------------------------------------------- the output layer and its logits

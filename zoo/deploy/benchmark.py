@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from zoo import runs
-from zoo.exporter import size_kb
+from zoo.deploy.exporter import size_kb
 
 STANDARD = (("saved_model", "none"), ("tflite", "none"), ("tflite", "dynamic"), ("tflite", "float16"),
             ("tflite", "int8"), ("onnx", "none"))
@@ -59,36 +59,33 @@ def benchmark(run, *, repeats: int = 50, batch: int = 256, examples: int = 2048,
     """Measure the Keras model and each artifact in `RUN/export/` (exporting the standard set if missing)."""
     from zoo import locks
 
-    folder = runs.find_run(getattr(run, "path", run), out)
+    from zoo import targets
+
+    folder = targets.resolve(run, targets.RUNS, out=out).run_folder(out)
     with locks.hold(folder.parent, folder.name, locks.BENCHMARK):
         return _benchmark(folder, repeats, batch, examples)
 
 
 def _benchmark(folder: Path, repeats: int, batch: int, examples: int) -> dict:
-    from zoo.calibration import ece
-    from zoo.exporter import export_one, prepare_run, record, recorded
+    from zoo.metrics import ece
+    from zoo.deploy.exporter import FORMATS, export_one, prepare_run, record, recorded
     from zoo.metrics import as_class_probabilities
-    from zoo.runtime import load_runner
 
     job = prepare_run(folder, 500)  # the run, its test split and Keras's answers, once
     known = recorded(job)
     have = {(a["format"], a["quantize"]) for a in known if not a.get("target")}
     rows = []
-    for fmt, quant in STANDARD:
-        if (fmt, quant) not in have:
-            try:
-                known = record(job, [export_one(job, fmt, quant, None)])  # listed as soon as it is in place
-            except Exception as exc:  # a failed format is a row, not an abort
-                rows.append({"format": fmt, "quantize": quant, "status": f"error: {exc}"})
+    # the standard set, and the microcontroller build in TFLite Micro: each through its row of the
+    # formats table, its own checks included (micro: refused before converting if it cannot fit)
+    missing = [(fmt, quant, None) for fmt, quant in STANDARD if (fmt, quant) not in have]
     if not any(a["format"] == "micro" for a in known):
-        try:  # the microcontroller build, in TFLite Micro; refused before converting if it cannot fit
-            from zoo import micro
-
-            micro.runtime()
-            micro.check_weights_fit(folder.name, job.model.count_params(), None)
-            known = record(job, [export_one(job, "micro", "int8", "micro")])
-        except Exception as exc:
-            rows.append({"format": "micro", "quantize": "int8", "target": "micro", "status": f"error: {exc}"})
+        missing.append(("micro", "int8", "micro"))
+    for fmt, quant, target in missing:
+        try:
+            known = record(job, [export_one(job, fmt, quant, target)])  # listed as soon as it is in place
+        except Exception as exc:  # a failed format is a row, not an abort
+            rows.append({"format": fmt, "quantize": quant, **({"target": target} if target else {}),
+                         "status": f"error: {exc}"})
 
     folder, card, model = job.folder, job.card, job.model
     x, y = job.x_test, job.y_test
@@ -110,7 +107,7 @@ def _benchmark(folder: Path, repeats: int, batch: int, examples: int) -> dict:
                "target": artifact.get("target")}
         try:
             path = Path(artifact["path"])
-            runner = load_runner(path)
+            runner = FORMATS[artifact["format"]].load(path)  # its row's runtime, not its file's suffix
             row["size_kb"] = size_kb(path)
             if hasattr(runner, "arena_bytes"):  # TFLite Micro: the RAM it needs, and whose kernels run it
                 row["arena_kb"] = round(runner.arena_bytes / 1024, 1)
@@ -147,6 +144,6 @@ def _benchmark(folder: Path, repeats: int, batch: int, examples: int) -> dict:
         if "throughput" in row:
             row["throughput"] = round(row["throughput"], 1)
     return {
-        "run": card["run"], "model": card["model"], "examples": int(len(y)),
+        "run": card.run, "model": card.model, "examples": int(len(y)),
         "batch": batch, "repeats": repeats, "throughput_repeats": max(5, repeats // 5), "rows": measured + rows,
     }

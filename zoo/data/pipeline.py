@@ -1,6 +1,6 @@
 """The training input pipeline: tf.data batches gathered from arrays, scaled and augmented per batch.
 
-Kept apart from `zoo.training`, which decides what to train; this decides how the
+Kept apart from `zoo.training.fit`, which decides what to train; this decides how the
 examples reach the step. Everything here is seeded and stateless, so that a seed
 gives the same batches on every run.
 """

@@ -416,7 +416,7 @@ def _imdb_folder(folder: Path, seed: int) -> Dataset:
 
 
 def _image_folder(folder: Path, shape) -> tuple[list[str], list[np.ndarray], list[int], list[str]]:
-    from zoo.images import read_resized
+    from zoo.data.images import read_resized
 
     classes = _class_folders(folder)
     images, y, bad = [], [], []

@@ -3,21 +3,10 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from zoo import runs
 from zoo.errors import ConfigError, ModelLoadError
 from zoo.metrics import classification_metrics
-
-
-def run_dataset(folder: Path, card: dict, data: str | None = None):
-    """A run's recorded preprocessing and its dataset, split as it was when the run was tested."""
-    from zoo.data import load_dataset
-    from zoo.preprocess import from_card
-
-    prep = from_card(card, folder)
-    spec = data or card["dataset"]["spec"]
-    return prep, load_dataset(spec, kind=prep.kind, image_shape=getattr(prep, "shape", None))
 
 
 def evaluate(target: str | os.PathLike, data: str | None = None, *, out=None, batch_size: int = 1024) -> dict:
@@ -30,25 +19,28 @@ def evaluate(target: str | os.PathLike, data: str | None = None, *, out=None, ba
     Returns:
         The metrics, with `run`, `model` and `dataset` beside them.
     """
-    from zoo.data import load_dataset
-    from zoo.preprocess import ImagePreprocessing
+    from zoo import targets
+    from zoo.data.datasets import load_dataset
+    from zoo.data.preprocess import ImagePreprocessing
+    from zoo.data.recorded import run_dataset
 
-    path = Path(target)
-    if path.suffix == ".keras" and path.is_file() and not (path.parent / runs.CARD_FILE).is_file():
+    found = targets.resolve(target, (*targets.RUNS, targets.KERAS_FILE), out=out)
+    if found.kind == targets.KERAS_FILE:
+        path = found.path
         if data is None:
             raise ConfigError(f"{path} has no run card beside it; say which data to evaluate on with --data")
         model = runs.load_model(path)
         shape = tuple(model.inputs[0].shape[1:])
         if len(shape) != 3:
             raise ConfigError(f"{path} takes text; evaluate it through its run folder, which holds the vocabulary")
-        prep, card, labels = ImagePreprocessing(shape), {}, None
+        prep, card, labels = ImagePreprocessing(shape), None, None
         dataset = load_dataset(data, kind="image", image_shape=shape)
     else:
-        folder = runs.find_run(target, out)
+        folder = found.run_folder(out)
         card = runs.read_card(folder)
         model = runs.load_model(folder)
         prep, dataset = run_dataset(folder, card, data)
-        labels = card["labels"]
+        labels = card.labels
     if labels is not None and dataset.labels != labels:
         raise ModelLoadError(
             f"{dataset.source} has classes {dataset.labels}, but the model was trained on {labels}"
@@ -56,8 +48,8 @@ def evaluate(target: str | os.PathLike, data: str | None = None, *, out=None, ba
     outputs = model.predict(prep(dataset.x_test), batch_size=batch_size, verbose=0)
     metrics = classification_metrics(dataset.y_test, outputs, dataset.labels)
     return {
-        "run": card.get("run"),
-        "model": card.get("model", model.name),
+        "run": card.run if card else None,
+        "model": card.model if card else model.name,
         "dataset": {"name": dataset.name, "source": dataset.source, "split": dataset.split},
         **metrics,
     }

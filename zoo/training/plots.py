@@ -56,7 +56,7 @@ def plot_confusion(matrix: list[list[int]], labels: list[str], path: Path, title
 
 
 def plot_reliability(diagrams: list[tuple[str, dict]], path: Path, title: str) -> None:
-    """Reliability diagrams side by side (zoo.calibration.reliability): per bin of the top-1
+    """Reliability diagrams side by side (zoo.metrics.reliability): per bin of the top-1
     probability, the share of right answers against the diagonal of perfect calibration, and
     how many examples fell in each bin."""
     import numpy as np

@@ -1,6 +1,6 @@
 """Microcontrollers: what only the `micro` export target needs.
 
-The micro target is one row of the exporter's format table (`zoo.exporter`):
+The micro target is one row of the exporter's format table (`zoo.deploy.exporter`):
 a full-integer int8 `.tflite` file with a static batch of 1, verified like any
 other export. This module holds the rest: the boards and their budgets, the
 TensorFlow Lite for Microcontrollers (TFLM) interpreter from the `tflite-micro`

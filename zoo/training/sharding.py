@@ -12,7 +12,7 @@ for mnist_cnn; whole runs gained ~1.0-1.2x, inside that shared machine's noise; 
 depends on the CPU (benchmarks/RESULTS.md, `python benchmarks/levers.py`).
 
 TensorFlow sizes its thread pools once, when its runtime starts, so `configure` must run
-before any other TensorFlow op (`zoo.distribute.make_distribution` calls it) and says how
+before any other TensorFlow op (`zoo.training.distribute.make_distribution` calls it) and says how
 many shards the process can use. With a GPU, or under a tf.distribute strategy, a batch is not
 split. ZOO_CPU_SHARDS=N chooses N (1: off, TensorFlow's own thread pools).
 """

@@ -4,8 +4,9 @@
     zoo predict lenet5.mnist photo.png             # wherever a run is accepted
 
 Each tag is the default recipe of `zoo train` with seed 0 on one dataset, rebuilt by one
-command, `ZOO_CPU_SHARDS=2 python -m zoo.pretrained --data ../shared/data` (the same weights
-come back only with the shard count they were trained with). The package holds, in
+command outside the package, `ZOO_CPU_SHARDS=2 python tools/rebuild_weights.py --data
+../shared/data` (the same weights come back only with the shard count they were trained with;
+the tool trains and exports, which are layers above this one). The package holds, in
 `zoo/weights/`, only the weights (`MODEL.TAG.weights.h5`, no code, nothing unpickled), the
 run's card (`MODEL.TAG.json`: metrics, recipe, seed, dataset, versions, the command) and,
 for text, the vocabulary. Wherever a run is accepted, `MODEL.TAG` names one: the first
@@ -15,15 +16,15 @@ weights, the card, the vocabulary), where `zoo export` then writes its `export/`
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from zoo.card import Card
 from zoo.errors import ConfigError, DamagedFileError
 
-WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"  # zoo/weights: package data
 # model -> tag -> the dataset it is trained on (a name that --data and $ZOO_DATA_DIR resolve)
 TAGS = {
     "lenet5": {"mnist": "mnist"},
@@ -31,10 +32,10 @@ TAGS = {
     "mnist_cnn_dropout": {"mnist": "mnist"},
     "text_cnn": {"bbc_news": "bbc-news"},
 }
-# Each batch is summed in shards (zoo.sharding), and float sums in another order round otherwise:
+# Each batch is summed in shards (zoo.training.sharding), and float sums in another order round otherwise:
 # the same weights come back only with the shard count the card records (2, on the 2-core machine)
 SHARDS = 2
-REBUILD = f"ZOO_CPU_SHARDS={SHARDS} python -m zoo.pretrained --data ../shared/data"
+REBUILD = f"ZOO_CPU_SHARDS={SHARDS} python tools/rebuild_weights.py --data ../shared/data"
 # These also ship as a verified float32 .tflite (245.4 and 200.0 KB), which `zoo predict` runs
 # with LiteRT alone, where importing TensorFlow for the Keras model takes 3 s (a photo answers in
 # 0.45 s on the 2-core AMD EPYC of benchmarks/RESULTS.md, `python benchmarks/cli_startup.py`).
@@ -70,11 +71,8 @@ class Weights:
 
     @property
     def card(self) -> dict:
-        from zoo import runs
-
         check_files(self)
-        return runs.read_json(self.card_file, "reinstall zoo, or rebuild it: " + REBUILD,
-                              required=runs.CARD_KEYS + ("model_args",))
+        return Card.read(self.card_file, "reinstall zoo, or rebuild it: " + REBUILD)
 
 
 def shipped(model: str | None = None) -> list[Weights]:
@@ -96,7 +94,7 @@ def check_files(weights: Weights) -> Weights:
 def find(name: str) -> Weights | None:
     """The shipped weights a `MODEL.TAG` name means (an alias of the model works), else None."""
     from zoo.errors import UnknownModelError
-    from zoo.registry import get_entry
+    from zoo.models.registry import get_entry
 
     model, _, tag = str(name).rpartition(".")
     if not model or os.sep in str(name):
@@ -111,7 +109,7 @@ def find(name: str) -> Weights | None:
 
 def resolve(model: str, tag: str) -> Weights:
     """The weights `tag` of `model`; an unknown tag lists the ones there are."""
-    from zoo.registry import get_entry
+    from zoo.models.registry import get_entry
 
     model = get_entry(model).name
     weights = Weights(model, tag)
@@ -124,11 +122,11 @@ def resolve(model: str, tag: str) -> Weights:
 def build(weights: Weights, overrides: dict):
     """The trained Keras model: the registry model with the card's arguments, and the weights.
     An override that equals what the weights were trained with (a default, say) is no change."""
-    from zoo.registry import create_model, get_entry
+    from zoo.models.registry import build_model, get_entry
 
     check_files(weights)
     card = weights.card
-    trained = {**get_entry(weights.model).defaults, **card["model_args"]}
+    trained = {**get_entry(weights.model).defaults, **card.model_args}
 
     def plain(value):  # (28, 28, 1) and [28, 28, 1] are one shape
         return list(value) if isinstance(value, (tuple, list)) else value
@@ -137,7 +135,7 @@ def build(weights: Weights, overrides: dict):
         if plain(trained.get(key)) != plain(value):
             raise ConfigError(f"{weights.name} was trained with {key}={trained.get(key)!r}; "
                               f"{key}={value!r} cannot take its weights (drop weights= to build it untrained)")
-    model = create_model(weights.model, **card["model_args"])
+    model = build_model(weights.model, **card.model_args)
     try:
         model.load_weights(weights.weights_file)
     except Exception as exc:  # h5py and Keras raise many types for a bad file
@@ -150,7 +148,7 @@ def build(weights: Weights, overrides: dict):
 def as_run(weights: Weights, root: Path) -> Path:
     """The pretrained model as a run folder under `root` (written once, atomically, under its lock)."""
     from zoo import locks, runs
-    from zoo.preprocess import VOCAB_FILE
+    from zoo.data.preprocess import VOCAB_FILE
 
     final = Path(root) / weights.name
     if (final / runs.CARD_FILE).is_file():
@@ -165,77 +163,8 @@ def as_run(weights: Weights, root: Path) -> Path:
             build(weights, {}).save(staging / runs.MODEL_FILE)
             if weights.vocab_file.is_file():
                 shutil.copy(weights.vocab_file, staging / VOCAB_FILE)
-            (staging / runs.CARD_FILE).write_text(json.dumps(weights.card, indent=2) + "\n")
+            weights.card.write(staging)
             runs.publish(staging, final)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     return final
-
-
-def write_tflite(weights: Weights) -> Path:
-    """Export the shipped weights to float32 TFLite, verified against Keras on the test split
-    (zoo.export), and put the file and its sidecar beside the weights."""
-    import tempfile
-
-    from zoo.exporter import export
-
-    with tempfile.TemporaryDirectory() as tmp:
-        (report,) = export(as_run(weights, Path(tmp)), format="tflite")
-        made = Path(report["path"])
-        shutil.copy(made, weights.tflite_file)
-        sidecar = json.loads(made.with_name(made.name + ".json").read_text())
-        sidecar.update(run=weights.name, verified={key: report[key] for key in ("examples", "top1_agreement",
-                                                                                 "max_abs_diff", "accuracy")})
-        sidecar_file = weights.tflite_file.with_name(weights.tflite_file.name + ".json")
-        sidecar_file.write_text(json.dumps(sidecar, indent=2) + "\n")
-    return weights.tflite_file
-
-
-def rebuild(data_dir: str) -> list[dict]:
-    """Train every tag with the default recipe and seed 0, and write its weights, card and vocabulary."""
-    import tempfile
-
-    from zoo.training import train
-
-    made = []
-    for model, tags in sorted(TAGS.items()):
-        for tag, dataset in tags.items():
-            weights = Weights(model, tag)
-            with tempfile.TemporaryDirectory() as tmp:
-                data = dataset if dataset == "mnist" else str(Path(data_dir) / dataset)
-                run = train(model, data=data, seed=0, name=f"{model}-{tag}", out=tmp, verbose=0)
-                card = dict(run.card, run=weights.name)
-                card["dataset"] = {**card["dataset"], "spec": dataset}  # found as usual: --data, $ZOO_DATA_DIR
-                shards = card["distribution"]["cpu_shards"]
-                card["weights"] = {"name": weights.name, "tag": tag, "file": weights.weights_file.name,
-                                   "recipe": f"zoo train {model} --seed 0 (default recipe) on {dataset}",
-                                   "rebuild": REBUILD.replace(f"ZOO_CPU_SHARDS={SHARDS}", f"ZOO_CPU_SHARDS={shards}")}
-                WEIGHTS_DIR.mkdir(parents=True, exist_ok=True)
-                run.load_model().save_weights(weights.weights_file)
-                if (run.path / "vocab.txt").is_file():
-                    shutil.copy(run.path / "vocab.txt", weights.vocab_file)
-                weights.card_file.write_text(json.dumps(card, indent=2) + "\n")
-            if weights.name in QUICK:
-                write_tflite(weights)
-            made.append({"name": weights.name, "test_accuracy": card["metrics"]["test_accuracy"],
-                         "test_ece": card["metrics"]["test_ece"],
-                         "kb": round(weights.weights_file.stat().st_size / 1024, 1)})
-    return made
-
-
-def main() -> int:
-    import argparse
-
-    parser = argparse.ArgumentParser(description="Rebuild every shipped weight file from the data.")
-    parser.add_argument("--data", default=os.environ.get("ZOO_DATA_DIR", "../shared/data"),
-                        help="the folder that holds mnist/ and bbc-news/")
-    args = parser.parse_args()
-    os.environ["ZOO_DATA_DIR"] = args.data
-    for row in rebuild(args.data):
-        print(f"{row['name']:<26} test accuracy {row['test_accuracy']:.2%}  ECE {row['test_ece']:.2%}  "
-              f"{row['kb']:,.1f} KB")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -75,7 +75,7 @@ class AtomicBackupAndRestore(_k.callbacks.Callback):
             self.model.optimizer.build(self.model.trainable_variables)
         try:
             self.model.load_weights(self._weights(epoch))
-        except ValueError:  # another model's, or saved before zoo trained through zoo.sharding.Sharded
+        except ValueError:  # another model's, or saved before zoo trained through zoo.training.sharding.Sharded
             raise ZooError(f"cannot resume from epoch {epoch}: {self._weights(epoch)} does not fit this "
                            f"model (saved by another zoo version?); start over with --overwrite") from None
         self.model._initial_epoch = epoch  # how Keras's own BackupAndRestore resumes fit

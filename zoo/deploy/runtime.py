@@ -162,7 +162,7 @@ class MicroRunner(_IntegerIO, Runner):
 
     def __init__(self, path: Path):
         super().__init__(path)
-        from zoo import micro
+        from zoo.deploy import micro
 
         self.data = self.path.read_bytes()
         self.arena_bytes, self.allocations = micro.measure_arena(self.data, self.path.name)
@@ -190,9 +190,18 @@ class MicroRunner(_IntegerIO, Runner):
 
 
 def load_runner(path: str | Path) -> Runner:
-    """A runner for a `.tflite`, `.onnx`, `.keras` file or a SavedModel folder; a micro export
-    (`*_micro.tflite`) runs in TFLite Micro."""
+    """A runner for an artifact a user hands over: by the format its sidecar names, as the
+    exporter's table loads it (a micro file runs in TFLite Micro); without a sidecar, by what the
+    path is: a `.tflite`, `.onnx`, `.keras` file or a SavedModel folder (`*_micro.tflite`: TFLM)."""
+    import json
+
     path = Path(path)
+    try:
+        named = json.loads(path.with_name(path.name + ".json").read_text()).get("format")
+    except (OSError, ValueError, AttributeError):
+        named = None  # no sidecar, or one that predict's metadata check reports
+    if named in RUNNERS and path.exists():
+        return RUNNERS[named](path)
     if path.is_dir() and (path / "saved_model.pb").is_file():
         return SavedModelRunner(path)
     if path.name.endswith("_micro.tflite") and path.is_file():
@@ -206,3 +215,7 @@ def load_runner(path: str | Path) -> Runner:
     raise ModelLoadError(
         f"{path}: not a model artifact (a .tflite, .onnx or .keras file, or a SavedModel folder)"
     )
+
+
+# the runner of each export format, by the name its sidecar and the exporter's table give it
+RUNNERS = {"saved_model": SavedModelRunner, "tflite": LiteRTRunner, "onnx": OnnxRunner, "micro": MicroRunner}

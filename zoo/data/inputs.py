@@ -1,4 +1,4 @@
-"""Prediction from an exported artifact and its metadata alone: the path a mobile app follows.
+"""Inputs prepared for a model as its preprocessing record says: image files and texts.
 
 Each input is prepared on its own and says what was done to it. One that cannot
 be read fairly (an unreadable, oversized or blank image; an empty text, or one
@@ -8,67 +8,19 @@ confident guess, and the other inputs are still predicted.
 
 from __future__ import annotations
 
-import os
 import re
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from zoo import runs
-from zoo.errors import ConfigError, DataError, ModelLoadError, ZooWarning
+from zoo.errors import DataError, ModelLoadError
 from zoo.files import is_file
 
 # a text is predicted with a warning when fewer than this share of its words are known
 KNOWN_WORDS_WARNING = 0.5
 # a file so named, given to a text model, is a picture, not a text
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp"}
-
-
-def resolve_artifact(target: str | os.PathLike, out=None) -> Path:
-    """An artifact path as it is, or a run name: the run folder (its model.keras and card)."""
-    from zoo import pretrained
-
-    path = Path(target)
-    if path.exists():
-        return path
-    weights = pretrained.find(str(target))
-    if weights is not None and weights.name in pretrained.QUICK:
-        if weights.tflite_file.is_file():
-            return weights.tflite_file  # verified float32 LiteRT, beside its sidecar: no TensorFlow to import
-        warnings.warn(f"{weights.name}: its packaged LiteRT file {weights.tflite_file.name} is missing (reinstall "
-                      f"zoo to get it back); predicting with the Keras model instead, which imports TensorFlow "
-                      f"and writes {runs.output_root(out) / weights.name}/", ZooWarning, stacklevel=3)
-    if os.sep not in str(target) and not path.is_absolute():
-        try:
-            folder = runs.run_dir(str(target), out)
-        except ConfigError:
-            folder = None  # not a valid run name either
-        if folder is not None and (runs.begun(folder) or weights is not None):
-            return runs.find_run(target, out)  # its errors say what is wrong with that run
-    raise ModelLoadError(f"{target}: no such artifact, and no run of that name under {runs.output_root(out)}/; "
-                         "give a .tflite, .onnx or .keras file, a SavedModel folder, or a run name")
-
-
-def artifact_metadata(artifact: str | Path) -> tuple[dict, Path]:
-    """The metadata of an artifact (its `.json` sidecar, or a run's card) and the folder holding its vocabulary."""
-    path = Path(artifact)
-    sidecar = path.with_name(path.name + ".json")
-    if sidecar.is_file():
-        from zoo.pretrained import WEIGHTS_DIR
-
-        packaged = path.resolve().parent == WEIGHTS_DIR
-        fix = "reinstall zoo" if packaged else f"re-export the run: zoo export {path.parent.parent}"
-        return runs.read_json(sidecar, fix, required=("labels", "preprocessing.type")), path.parent
-    folder = path if path.is_dir() else path.parent
-    if (folder / runs.CARD_FILE).is_file():
-        card = runs.read_card(folder)
-        meta = {"model": card["model"], "run": card["run"], "labels": card["labels"],
-                "preprocessing": card["preprocessing"],
-                "input_shape": card["preprocessing"].get("input_shape")}
-        return meta, folder
-    raise ModelLoadError(f"{path}: no metadata beside it ({sidecar.name}); export it with 'zoo export'")
 
 
 @dataclass
@@ -84,8 +36,8 @@ class Prepared:
 
 
 def _image(path: Path, spec: dict) -> Prepared:
-    from zoo.digits import to_mnist
-    from zoo.images import MAX_SIDE, open_image, read_resized
+    from zoo.data.digits import to_mnist
+    from zoo.data.images import MAX_SIDE, open_image, read_resized
 
     height, width, channels = spec["input_shape"]
     scaling = f"x = pixel × {spec['scale']:.6g} + {spec['offset']:g}"
@@ -105,13 +57,13 @@ def _image(path: Path, spec: dict) -> Prepared:
 
 
 def _texts(inputs: list[str], spec: dict, folder: Path) -> list[Prepared]:
-    from zoo.data import read_text
-    from zoo.preprocess import from_card
+    from zoo.data.datasets import read_text
+    from zoo.data.preprocess import from_spec
 
     vocab = folder / spec.get("vocab_file", "vocab.txt")
     if not vocab.is_file():
         raise ModelLoadError(f"{vocab}: the vocabulary is missing; it must lie beside the artifact")
-    prep = from_card({"preprocessing": spec}, folder)
+    prep = from_spec(spec, folder)
     files = [is_file(i) for i in inputs]
     texts = [read_text(Path(i))[0] if file else i for i, file in zip(inputs, files)]
     ids = prep(np.array(texts, dtype=object))
@@ -169,45 +121,3 @@ def _no_image(given: str, reader: str) -> str:
     plain = "" if _looks_like_a_file(given) else f"; {reader} reads images, not text"
     shown = given if len(given) <= 60 or "/" in given or _looks_like_a_file(given) else given[:59] + "…"  # a long text
     return f"{shown}: no such image file{plain}"
-
-
-def predict(artifact: str | Path, inputs: list[str], top_k: int = 5, *, out=None) -> list[dict]:
-    """Top-k labels with probabilities for each input, with the preprocessing applied to it.
-
-    Args:
-        artifact: a .tflite, .onnx or .keras file, a SavedModel folder, or a run name.
-        inputs: image files for an image model; texts or text files for a text model.
-
-    Returns:
-        One result per input, in order: `predictions` (label, probability), `preprocessing`
-        (form and steps) and `warnings`; or `error` for an input that cannot be predicted.
-        Text results also give `words` and `known_words`.
-    """
-    from zoo.metrics import as_class_probabilities
-    from zoo.runtime import load_runner
-
-    if not inputs:
-        raise ConfigError("give at least one input: image files, or texts")
-    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
-        raise ConfigError(f"top-k must be a whole number >= 1, got {top_k!r}")
-    artifact = resolve_artifact(artifact, out)
-    meta, folder = artifact_metadata(artifact)
-    prepared = prepare_inputs(list(inputs), meta, folder)
-    good = [p for p in prepared if p.error is None]
-    probs = iter(as_class_probabilities(load_runner(artifact)(np.stack([p.x for p in good]))) if good else ())
-    labels = meta["labels"]
-    results = []
-    for item in prepared:
-        if item.error is not None:
-            results.append({"input": item.name, "error": item.error, **item.extra})
-            continue
-        row = next(probs)
-        order = np.argsort(-row)[: min(top_k, len(labels))]
-        results.append({
-            "input": item.name,
-            "predictions": [{"label": labels[i], "probability": round(float(row[i]), 6)} for i in order],
-            "preprocessing": item.preprocessing,
-            "warnings": item.warnings,
-            **item.extra,
-        })
-    return results

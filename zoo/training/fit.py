@@ -25,8 +25,10 @@ from typing import Any
 import numpy as np
 
 from zoo import runs
+from zoo.card import Card
+from zoo.runs import Run
 from zoo.errors import ConfigError, DamagedFileError, Interrupted, ZooError, ZooWarning
-from zoo.registry import get_entry
+from zoo.models.registry import get_entry
 
 PARTIAL = ".partial"
 CONFIG_FILE = runs.CONFIG_FILE  # in the .partial folder: what --resume continues with
@@ -64,57 +66,21 @@ class TrainConfig:
     model_args: dict[str, Any] = field(default_factory=dict)  # overrides for create_model
     callbacks: list = field(default_factory=list)  # extra Keras callbacks, run after zoo's own
     steps_per_execution: int = 32  # training steps per call into TensorFlow (fewer Python round trips)
-    strategy: str = "auto"  # auto | default | mirrored | multiworker (zoo.distribute); --batch-size is per replica
+    strategy: str = "auto"  # auto | default | mirrored | multiworker (zoo.training.distribute); --batch-size is per replica
     mixed_precision: bool = False  # compute in float16 on a GPU, bfloat16 on a CPU; weights and exports float32
     calibrate: bool = True  # fit a temperature on the validation split and fold it into the output layer
 
 
-@dataclass
-class Run:
-    """A finished run folder (path None on a worker of a cluster other than the chief)."""
-
-    path: Path | None
-    card: dict
-    chief: bool = True  # False: another process of the cluster wrote the run folder
-
-    @property
-    def name(self) -> str:
-        return self.path.name if self.path is not None else self.card["run"]
-
-    @property
-    def metrics(self) -> dict:
-        return self.card["metrics"]
-
-    def load_model(self):
-        return runs.load_model(self.path)
-
-    @classmethod
-    def open(cls, target: str | os.PathLike, out=None) -> "Run":
-        folder = runs.find_run(target, out)
-        return cls(folder, runs.read_card(folder))
-
-
-# NumPy's seed (keras.utils.set_random_seed seeds it) is an unsigned 32-bit number: -1 was a traceback
-SEED_MAX = 2**32 - 1
 
 
 def _check(config: TrainConfig) -> None:
-    if isinstance(config.seed, bool) or not isinstance(config.seed, int) or not 0 <= config.seed <= SEED_MAX:
-        raise ConfigError(f"seed must be a whole number in [0, {SEED_MAX}], got {config.seed!r}")
-    for key in ("epochs", "batch_size", "limit", "patience"):
-        value = getattr(config, key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise ConfigError(f"{key.replace('_', '-')} must be a whole number >= 1, got {value!r}")
-    if config.lr is not None and (isinstance(config.lr, bool) or not isinstance(config.lr, (int, float))
-                                  or not 0 < config.lr < 10):
-        raise ConfigError(f"lr must be a number in (0, 10), got {config.lr!r}")
-    if not 0 <= config.val_split < 1:
-        raise ConfigError(f"val-split must be in [0, 1), got {config.val_split!r}")
-    for key in ("crop", "label_smoothing"):
-        value = getattr(config, key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
-                                  or not 0 <= value < 1):
-            raise ConfigError(f"{key.replace('_', '-')} must be a number in [0, 1), got {value!r}")
+    """The options' ranges, as zoo.ranges owns them (the command line's Click types are built from
+    the same table)."""
+    from zoo import ranges
+
+    for key in ("seed", "epochs", "batch_size", "limit", "patience", "lr", "val_split", "crop", "label_smoothing",
+                "augment"):
+        ranges.check(key, getattr(config, key))
 
 
 def _choose_name(config: TrainConfig, model_name: str, root: Path, taken=frozenset()) -> str:
@@ -122,7 +88,7 @@ def _choose_name(config: TrainConfig, model_name: str, root: Path, taken=frozens
         runs.run_dir(config.name, root)  # validates
         if config.name.endswith(PARTIAL):
             raise ConfigError(f"invalid run name {config.name!r}: it may not end in '{PARTIAL}'")
-        from zoo import pretrained
+        from zoo.models import pretrained
 
         if pretrained.find(config.name) is not None:
             raise ConfigError(f"'{config.name}' names a pretrained model; choose another --name")
@@ -195,7 +161,7 @@ def _seed_everything(seed: int) -> None:
 
 
 def _load_data(config: TrainConfig, entry):
-    from zoo.data import load_dataset
+    from zoo.data.datasets import load_dataset
 
     spec = config.data or entry.dataset
     if spec is None:
@@ -241,7 +207,7 @@ class _Plan:
     label_smoothing: float
     steps_per_execution: int
     mixed_precision: str | None
-    cpu_shards: int  # each batch split into this many shards computed side by side (zoo.sharding)
+    cpu_shards: int  # each batch split into this many shards computed side by side (zoo.training.sharding)
 
     def to_dict(self, patience) -> dict:
         return {"epochs": self.epochs, "batch_size": self.batch_size,
@@ -254,8 +220,8 @@ class _Plan:
 
 
 def _plan(config: TrainConfig, entry, kind: str, dist) -> _Plan:
-    from zoo.distribute import mixed_policy
-    from zoo.sharding import shards_for
+    from zoo.training.distribute import mixed_policy
+    from zoo.training.sharding import shards_for
 
     recipe = {"epochs": 10, "batch_size": 128, "lr": 1e-3, "shift": 0, "crop": 0.0, "weight_decay": 0.0,
               "label_smoothing": 0.0, **entry.recipe}
@@ -302,7 +268,7 @@ def _split(config: TrainConfig, dataset, plan: _Plan) -> _Splits:
         raise ConfigError(f"the first {len(y_train)} training examples hold one class; raise --limit")
     splits = _Splits(x_train, y_train)
     if config.val_split > 0:
-        from zoo.data import stratified_split
+        from zoo.data.datasets import stratified_split
 
         keep_idx, val_idx = stratified_split(y_train, config.val_split, config.seed)
         splits = _Splits(x_train[keep_idx], y_train[keep_idx], x_train[val_idx], y_train[val_idx])
@@ -316,7 +282,7 @@ def _split(config: TrainConfig, dataset, plan: _Plan) -> _Splits:
 
 def _preprocessing(config: TrainConfig, entry, dataset, x_train):
     """The model's arguments for this dataset and the preprocessing that feeds it."""
-    from zoo.preprocess import ImagePreprocessing, TextPreprocessing
+    from zoo.data.preprocess import ImagePreprocessing, TextPreprocessing
 
     recipe = entry.recipe
     model_args = dict(config.model_args)
@@ -328,9 +294,9 @@ def _preprocessing(config: TrainConfig, entry, dataset, x_train):
         prep = TextPreprocessing.adapt(x_train, max_tokens, length)
         model_args.update(vocab_size=len(prep.vocabulary), sequence_length=length)
     else:
-        from zoo.digits import CANVAS, in_mnist_form
+        from zoo.data.digits import CANVAS, in_mnist_form
 
-        # MNIST's digits have one form (zoo.digits); a photo is brought into it before prediction,
+        # MNIST's digits have one form (zoo.data.digits); a photo is brought into it before prediction,
         # for data that is in it: decided by the pixels, not the name (Fashion-MNIST is not)
         mnist = dataset.x_train.shape[1:] == (CANVAS, CANVAS, 1) and in_mnist_form(dataset.x_train)
         prep = ImagePreprocessing(dataset.x_train.shape[1:], normalize="mnist" if mnist else None)
@@ -394,7 +360,7 @@ def _callbacks(config: TrainConfig, folder: Path, monitor: str, agree=None) -> l
     """zoo's callbacks; the epoch log first, so that a kill between two of them repeats an
     epoch (whose duplicate row `_history_rows` drops) rather than loses one."""
     from zoo.backend import keras
-    from zoo.callbacks import AtomicBackupAndRestore, BestWeights
+    from zoo.training.callbacks import AtomicBackupAndRestore, BestWeights
 
     k = keras()
     checkpoints = folder / runs.CHECKPOINTS
@@ -412,14 +378,14 @@ def _callbacks(config: TrainConfig, folder: Path, monitor: str, agree=None) -> l
 
 
 def _calibrate(config: TrainConfig, keras_model, prep, splits: _Splits) -> dict:
-    """Fold a temperature fitted on the validation split into the model (zoo.calibration), or
+    """Fold a temperature fitted on the validation split into the model (zoo.training.calibration), or
     say why not: nothing is guessed without held-out data."""
     if not config.calibrate:
         return {"method": None, "reason": "turned off (--no-calibrate)"}
     if not splits.validation_examples:
         return {"method": None, "reason": "no validation split (--val-split 0): nothing to fit a temperature "
                                           "on, so the probabilities are the model's own"}
-    from zoo.calibration import calibrate
+    from zoo.training.calibration import calibrate
 
     return calibrate(keras_model, prep(splits.x_val), splits.y_val)
 
@@ -433,11 +399,11 @@ def _deployable(keras_model, entry, model_args: dict, plan: _Plan, dist):
     """
     if plan.mixed_precision is None and not dist.distributed:
         return keras_model
-    from zoo.distribute import precision
-    from zoo.registry import create_model
+    from zoo.training.distribute import precision
+    from zoo.models.registry import build_model
 
     with precision("float32"):
-        plain = create_model(entry.name, **model_args)
+        plain = build_model(entry.name, **model_args)
     plain.set_weights([np.asarray(w) for w in keras_model.get_weights()])
     return plain
 
@@ -445,7 +411,7 @@ def _deployable(keras_model, entry, model_args: dict, plan: _Plan, dist):
 def train_config(config: TrainConfig) -> Run:
     """Train under the run's lock (zoo.locks): another process that writes the same run is
     refused at once, and Ctrl-C at any point says what was kept and how to go on."""
-    from zoo.distribute import make_distribution
+    from zoo.training.distribute import make_distribution
 
     _check(config)
     entry = get_entry(config.model)
@@ -508,10 +474,10 @@ def _interrupted(partial: Path, hint: str, published: Path | None) -> Interrupte
 
 def _train_locked(config: TrainConfig, entry, root: Path, dist, name: str, resume_hint: str,
                   progress: dict) -> Run:
-    from zoo.distribute import agree_on_oldest, cluster_error, cluster_failure, keras_fixes, precision, tf_config
-    from zoo.pipeline import batches
-    from zoo.registry import create_model
-    from zoo.sharding import Sharded
+    from zoo.training.distribute import agree_on_oldest, cluster_error, cluster_failure, keras_fixes, precision, tf_config
+    from zoo.data.pipeline import batches
+    from zoo.models.registry import build_model
+    from zoo.training.sharding import Sharded
 
     if config.resume:
         config = _saved_config(config, root, name)
@@ -522,7 +488,7 @@ def _train_locked(config: TrainConfig, entry, root: Path, dist, name: str, resum
 
     _seed_everything(config.seed)
     with precision(plan.mixed_precision), dist.strategy.scope():
-        keras_model = create_model(entry.name, **model_args)
+        keras_model = build_model(entry.name, **model_args)
         # fit goes through the trainer, so that every checkpoint is written the same way
         trainer = Sharded(keras_model, plan.cpu_shards)
     folder = _prepare_folder(config, root, name)
@@ -575,8 +541,8 @@ def _train_locked(config: TrainConfig, entry, root: Path, dist, name: str, resum
     }
     if not dist.is_chief:
         shutil.rmtree(folder, ignore_errors=True)
-        return Run(None, {"run": name, "model": entry.name, "task_in_cluster": dist.task,
-                          "distribution": distribution, "training": training}, chief=False)
+        return Run(None, Card(run=name, model=entry.name, labels=[], preprocessing={}, dataset={},
+                              task_in_cluster=dist.task, distribution=distribution, training=training), chief=False)
 
     best = folder / runs.CHECKPOINTS / BEST
     if best.is_file():
@@ -593,30 +559,20 @@ def _train_locked(config: TrainConfig, entry, root: Path, dist, name: str, resum
     as_trained = keras_model.predict(x_test, batch_size=1024, verbose=0)
     calibration = _calibrate(config, keras_model, prep, splits)
     outputs = keras_model.predict(x_test, batch_size=1024, verbose=0) if calibration["method"] else as_trained
-    from zoo.calibration import on_test_split
+    from zoo.training.calibration import on_test_split
     from zoo.metrics import classification_metrics
 
     metrics = classification_metrics(dataset.y_test, outputs, dataset.labels)
     diagrams = on_test_split(calibration, as_trained, outputs, dataset.y_test)
-    card = {
-        "run": name,
-        "model": entry.name,
-        "model_args": model_args,
-        "task": f"{dataset.kind} classification",
-        "dataset": {**dataset.describe(), "spec": str(spec), "train_used": int(len(splits.y_train)),
-                    "validation_examples": splits.validation_examples, "validation_split": config.val_split,
-                    "limit": config.limit},
-        "preprocessing": prep.to_dict(),
-        "labels": dataset.labels,
-        "hyperparameters": plan.to_dict(config.patience),
-        "distribution": distribution,
-        "seed": config.seed,
-        "metrics": metrics,
-        "calibration": calibration,
-        "training": training,
-        "versions": _versions(),
-        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-    }
+    card = Card(
+        run=name, model=entry.name, model_args=model_args, task=f"{dataset.kind} classification",
+        dataset=Card.dataset_record(dataset.describe(), spec=str(spec), train_used=int(len(splits.y_train)),
+                                    validation_examples=splits.validation_examples,
+                                    validation_split=config.val_split, limit=config.limit),
+        preprocessing=prep.to_dict(), labels=dataset.labels, hyperparameters=plan.to_dict(config.patience),
+        distribution=distribution, seed=config.seed, metrics=metrics, calibration=calibration, training=training,
+        versions=_versions(), date=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    )
     try:
         final = _write_run(folder, root / name, keras_model, prep, card, rows, entry.name, dataset, diagrams,
                            progress)
@@ -628,19 +584,19 @@ def _train_locked(config: TrainConfig, entry, root: Path, dist, name: str, resum
     return Run(final, card)
 
 
-def _write_run(folder: Path, final: Path, keras_model, prep, card: dict, rows, model_name: str, dataset,
+def _write_run(folder: Path, final: Path, keras_model, prep, card: Card, rows, model_name: str, dataset,
                diagrams, progress: dict) -> Path:
     """Write the run's files into its .partial folder, then move it into place in one rename."""
-    from zoo.plots import plot_confusion, plot_curves, plot_reliability
-    from zoo.preprocess import TextPreprocessing
+    from zoo.training.plots import plot_confusion, plot_curves, plot_reliability
+    from zoo.data.preprocess import TextPreprocessing
 
-    metrics = card["metrics"]
+    metrics = card.metrics
     if rows:
         _write_history(rows, folder / "history.csv")
     keras_model.save(folder / runs.MODEL_FILE)
     if isinstance(prep, TextPreprocessing):
         prep.save_vocabulary(folder)
-    (folder / runs.CARD_FILE).write_text(json.dumps(card, indent=2) + "\n")
+    card.write(folder)
     plot_curves(rows, folder / "curves.png", title=f"{final.name}: {model_name} on {dataset.name}")
     plot_confusion(metrics["confusion_matrix"], dataset.labels, folder / "confusion.png",
                    title=f"{final.name}: test accuracy {metrics['test_accuracy']:.2%}")

@@ -16,11 +16,13 @@ import tempfile
 import time
 import warnings
 from dataclasses import dataclass
+from typing import Callable
 from pathlib import Path
 
 import numpy as np
 
 from zoo import runs
+from zoo.deploy import runtime
 from zoo.errors import ConfigError, DamagedFileError, ExportError, ModelLoadError, ZooError, ZooWarning
 
 EXPORT_DIR = "export"
@@ -29,24 +31,21 @@ REPORT_FILE = "export.json"
 
 @dataclass(frozen=True)
 class Format:
+    """One row of the formats table: what the file is, what writes it, what reads it back, and the
+    checks that are its own. Every function takes the ExportJob; `export_one` runs them in turn."""
+
     name: str
     suffix: str  # file suffix; "" for a folder
     quantizations: tuple[str, ...]
     runtime: str  # what verifies it (and what runs it in production)
+    write: Callable  # (job, path, quantize, target): the artifact
+    load: Callable  # (path): the runner, in the format's own runtime
+    needs: Callable | None = None  # (): what must be installed, said before anything is loaded
+    before: Callable | None = None  # (run name, model, board): refuse before converting (image_cnn on a board)
+    check: Callable | None = None  # (job, runner, path, target, board) -> its report: its own rules
+    after: Callable | None = None  # (job, runner, path, verified, report) -> files written beside it
 
 
-FORMATS = {
-    f.name: f
-    for f in (
-        Format("saved_model", "", ("none",), "tf.saved_model (TF Serving, GPU servers)"),
-        Format("tflite", ".tflite", ("none", "dynamic", "float16", "int8"), "LiteRT interpreter"),
-        Format("onnx", ".onnx", ("none",), "onnxruntime"),
-        # full-integer int8, batch 1, for microcontrollers (zoo.micro); asked for by name or
-        # --target micro, never by --format all: TFLM's reference kernels take one example at a
-        # time, LeNet-5's 14-30x slower than LiteRT's int8 file (benchmarks/RESULTS.md)
-        Format("micro", ".tflite", ("int8",), "TFLite Micro interpreter (reference kernels, host CPU)"),
-    )
-}
 QUANTIZATIONS = ("none", "dynamic", "float16", "int8")
 TARGETS = {
     "cpu": (("tflite", "none"), ("tflite", "dynamic")),
@@ -57,8 +56,6 @@ TARGETS = {
 # top-1 agreement with Keras below which an export fails, and the largest probability difference
 # allowed (None: not checked, the weights or activations are quantized)
 TOLERANCE = {"none": (0.999, 1e-4), "float16": (0.999, 5e-3), "dynamic": (0.99, None), "int8": (0.99, None)}
-# what --format all exports: every format but the microcontroller build
-ALL = tuple(f for f in FORMATS if f != "micro")
 
 
 def plan(format: str | None = None, quantize: str | None = None, target: str | None = None):
@@ -129,7 +126,7 @@ def _tflite(model, path: Path, *, quantize: str, calibration: np.ndarray | None,
     BROADCAST_TO a shape computed at run time, and TFLM cannot allocate it)."""
     import tensorflow as tf
 
-    from zoo.micro import plain_embedding_lookup
+    from zoo.deploy.micro import plain_embedding_lookup
 
     with tempfile.TemporaryDirectory() as tmp:
         with plain_embedding_lookup() if micro else contextlib.nullcontext():
@@ -169,17 +166,6 @@ def _onnx(model, path: Path) -> None:
         model.export(str(path), format="onnx", verbose=False)
 
 
-# the writer of each format: (job, path, quantize, target) -> None
-WRITERS = {
-    "saved_model": lambda job, path, quantize, target: _saved_model(job.model, path),
-    "tflite": lambda job, path, quantize, target: _tflite(
-        job.model, path, quantize=quantize, calibration=job.calibration, edgetpu=target == "edgetpu"),
-    "onnx": lambda job, path, quantize, target: _onnx(job.model, path),
-    "micro": lambda job, path, quantize, target: _tflite(
-        job.model, path, quantize="int8", calibration=job.calibration, micro=True),
-}
-
-
 # ---------------------------------------------------------------- the wrapper
 
 
@@ -194,19 +180,20 @@ class ExportJob:
     calibration: np.ndarray
 
 
-def prepare_run(run_target, calibration_samples: int, out=None, model=None) -> ExportJob:
-    """Load a run once for any number of exports: its model, test split, Keras answers, calibration data."""
-    from zoo.evaluation import run_dataset
+def prepare_run(folder, calibration_samples: int, model=None) -> ExportJob:
+    """Load a run folder once for any number of exports: its model, test split, Keras answers,
+    calibration data."""
+    from zoo.data.recorded import run_dataset
     from zoo.metrics import as_class_probabilities
 
-    folder = runs.find_run(run_target, out)
+    folder = Path(folder)
     card = runs.read_card(folder)
     model = model if model is not None else runs.load_model(folder)
     prep, dataset = run_dataset(folder, card)
     x_test = prep(dataset.x_test)
-    from zoo.data import sample_across_classes
+    from zoo.data.datasets import sample_across_classes
 
-    limit = card["dataset"].get("limit")
+    limit = card.limit
     x_train, y_train = (dataset.x_train[:limit], dataset.y_train[:limit]) if limit else (dataset.x_train, dataset.y_train)
     calibration = prep(x_train[sample_across_classes(y_train, calibration_samples)])
     keras_probs = as_class_probabilities(model.predict(x_test, batch_size=1024, verbose=0))
@@ -241,14 +228,14 @@ def verify(runner, job: ExportJob, quantize: str) -> dict:
 
 def _metadata(job: ExportJob, runner, format: str, quantize: str, target: str | None) -> dict:
     meta = {
-        "model": job.card["model"],
-        "run": job.card["run"],
+        "model": job.card.model,
+        "run": job.card.run,
         "format": format,
         "quantize": quantize,
         "target": target,
-        "labels": job.card["labels"],
+        "labels": job.card.labels,
         "input_shape": list(job.model.inputs[0].shape[1:]),
-        "preprocessing": job.card["preprocessing"],
+        "preprocessing": job.card.preprocessing,
         "output": "sigmoid" if job.model.output.shape[-1] == 1 else "softmax",
     }
     if format in ("tflite", "micro"):
@@ -265,10 +252,10 @@ def _metadata(job: ExportJob, runner, format: str, quantize: str, target: str | 
 
 
 def export_one(job: ExportJob, format: str, quantize: str, target: str | None, board=None) -> dict:
-    """Write one artifact, verify it in its runtime and move it into export/; the per-format wrapper.
-    `board` (a `zoo.micro.Board`): the flash and RAM a micro export must fit."""
-    from zoo.runtime import load_runner
-
+    """Write one artifact, load it in its own runtime, run its row's checks, verify it against Keras
+    and move it into export/: the one wrapper of every row. `board` (a `zoo.deploy.micro.Board`):
+    the flash and RAM a micro export must fit."""
+    row = _ready(format, job.folder.name, job.model, board)
     export_dir = job.folder / EXPORT_DIR
     export_dir.mkdir(exist_ok=True)
     final = export_dir / artifact_name(format, quantize, target)
@@ -277,7 +264,7 @@ def export_one(job: ExportJob, format: str, quantize: str, target: str | None, b
     started = time.perf_counter()
     try:
         try:
-            WRITERS[format](job, tmp, quantize, target)
+            row.write(job, tmp, quantize, target)
         except ExportError:
             raise
         except Exception as exc:  # the converters raise many types
@@ -285,13 +272,11 @@ def export_one(job: ExportJob, format: str, quantize: str, target: str | None, b
             raise ExportError(f"{format}/{quantize} export failed: {message}") from exc
         seconds = time.perf_counter() - started
         try:
-            runner = load_runner(tmp)
+            runner = row.load(tmp)
         except ModelLoadError as exc:  # TFLM without a kernel for one of the ops, say
             raise ExportError(f"{format}/{quantize} export failed: {exc}; nothing was written") from None
-        fits = _check_micro(job, runner, tmp, board) if format == "micro" else None
+        fits = row.check(job, runner, tmp, target, board) if row.check else None
         check = verify(runner, job, quantize)
-        if target == "edgetpu":
-            _check_edgetpu(runner)
         if not check["passed"]:
             raise ExportError(
                 f"{format}/{quantize} export disagrees with the Keras model: top-1 agreement "
@@ -299,12 +284,13 @@ def export_one(job: ExportJob, format: str, quantize: str, target: str | None, b
                 f"max difference {check['max_abs_diff']:.2e}; nothing was written"
             )
         meta = _metadata(job, runner, format, quantize, target)
+        if row.after is not None:
+            fits["sources"] = row.after(job, runner, tmp, check, fits)
         if fits is not None:
-            fits["sources"] = _micro_sources(job, runner, tmp, check, fits["arena_headroom_bytes"])
-            meta["micro"] = fits
+            meta[format] = fits
         (staging / f"{final.name}.json").write_text(json.dumps(meta, indent=2) + "\n")
-        if job.card["preprocessing"]["type"] == "text":
-            shutil.copy(job.folder / job.card["preprocessing"]["vocab_file"], staging / "vocab.txt")
+        if job.card.kind == "text":
+            shutil.copy(job.folder / job.card.preprocessing["vocab_file"], staging / "vocab.txt")
         # artifact first, sidecar after, each in one rename: a reader never sees half of either
         for item in sorted(staging.iterdir(), key=lambda p: p.name != final.name):
             destination = export_dir / item.name
@@ -324,22 +310,22 @@ def export_one(job: ExportJob, format: str, quantize: str, target: str | None, b
         "seconds": round(seconds, 2),
         "runtime": FORMATS[format].runtime,
         **check,
-        **({"micro": {**fits, "sources": [str(export_dir / name) for name in fits["sources"]]}} if fits else {}),
+        **({format: {**fits, "sources": [str(export_dir / name) for name in fits.get("sources", [])]}} if fits else {}),
     }
 
 
-def _check_micro(job: ExportJob, runner, path: Path, board) -> dict:
+def _check_micro(job: ExportJob, runner, path: Path, target, board) -> dict:
     """Flash and the measured arena against the board's, in one line when over; the allocation record."""
-    from zoo import micro
+    from zoo.deploy import micro
 
-    fits = micro.check_fits(job.card["run"], path.stat().st_size, runner.arena_bytes, board)
+    fits = micro.check_fits(job.card.run, path.stat().st_size, runner.arena_bytes, board)
     return {**fits, "arena_bytes": runner.arena_bytes, "arena_headroom_bytes": micro.scratch_headroom(path.read_bytes()),
             "ops": runner.ops, "allocations": runner.allocations}
 
 
-def _micro_sources(job: ExportJob, runner, path: Path, check: dict, headroom: int) -> list[str]:
+def _micro_sources(job: ExportJob, runner, path: Path, check: dict, fits: dict) -> list[str]:
     """model_micro.h / .cc beside the verified file: the bytes, the arena, I/O and labels."""
-    from zoo import micro
+    from zoo.deploy import micro
 
     def end(detail):
         scale, zero = detail["quantization"]
@@ -348,21 +334,72 @@ def _micro_sources(job: ExportJob, runner, path: Path, check: dict, headroom: in
     verified = (f"Verified in the TFLM interpreter: {check['accuracy']:.2%} top-1 on {check['examples']:,} test "
                 f"examples, {check['top1_agreement']:.2%} agreement with the Keras model.")
     written = micro.write_sources(
-        path, run=job.card["run"], model=job.card["model"], arena=runner.arena_bytes,
+        path, run=job.card.run, model=job.card.model, arena=runner.arena_bytes,
         io={"input": end(runner.input), "output": end(runner.output), "ops": runner.ops},
-        labels=job.card["labels"], verified=verified,
-        preprocessing=micro.describe_preprocessing(job.card["preprocessing"]), headroom=headroom)
+        labels=job.card.labels, verified=verified,
+        preprocessing=micro.describe_preprocessing(job.card.preprocessing), headroom=fits["arena_headroom_bytes"])
     return [p.name for p in written]
 
 
-def _check_edgetpu(runner) -> None:
-    """Edge TPU: builtin int8 ops only (no Flex / SELECT_TF_OPS) and a static batch of 1."""
+def _check_tflite(job: ExportJob, runner, path: Path, target, board) -> None:
+    """The edge TPU's rules, for --target edgetpu: builtin int8 ops only (no Flex / SELECT_TF_OPS)
+    and a static batch of 1."""
+    if target != "edgetpu":
+        return None
     ops = {op["op_name"] for op in runner.interpreter._get_ops_details()}
     flex = sorted(op for op in ops if op.startswith("Flex") or op == "CUSTOM")
     if flex:
         raise ExportError(f"edgetpu export holds ops the Edge TPU cannot run: {', '.join(flex)}")
     if runner.dynamic_batch or runner.batch_size != 1:
         raise ExportError("edgetpu export must have a static batch of 1")
+
+
+def _ready(format: str, name: str | None = None, model=None, board=None) -> Format:
+    """The row of `format`, once what it needs is installed and, given the model, what it refuses
+    before converting is not the case."""
+    row = FORMATS[format]
+    if row.needs is not None:
+        row.needs()
+    if model is not None and row.before is not None:
+        row.before(name, model, board)
+    return row
+
+
+def _micro_needs() -> None:
+    from zoo.deploy import micro
+
+    micro.runtime()
+
+
+def _micro_before(name: str, model, board) -> None:
+    from zoo.deploy import micro
+
+    micro.check_weights_fit(name, model.count_params(), board)
+
+
+FORMATS = {
+    f.name: f
+    for f in (
+        Format("saved_model", "", ("none",), "tf.saved_model (TF Serving, GPU servers)",
+               write=lambda job, path, quantize, target: _saved_model(job.model, path), load=runtime.SavedModelRunner),
+        Format("tflite", ".tflite", ("none", "dynamic", "float16", "int8"), "LiteRT interpreter",
+               write=lambda job, path, quantize, target: _tflite(job.model, path, quantize=quantize,
+                                                                 calibration=job.calibration, edgetpu=target == "edgetpu"),
+               load=runtime.LiteRTRunner, check=_check_tflite),
+        Format("onnx", ".onnx", ("none",), "onnxruntime",
+               write=lambda job, path, quantize, target: _onnx(job.model, path), load=runtime.OnnxRunner),
+        # full-integer int8, batch 1, for microcontrollers (zoo.deploy.micro); asked for by name or
+        # --target micro, never by --format all: TFLM's reference kernels take one example at a
+        # time, LeNet-5's 14-30x slower than LiteRT's int8 file (benchmarks/RESULTS.md)
+        Format("micro", ".tflite", ("int8",), "TFLite Micro interpreter (reference kernels, host CPU)",
+               write=lambda job, path, quantize, target: _tflite(job.model, path, quantize="int8",
+                                                                 calibration=job.calibration, micro=True),
+               load=runtime.MicroRunner, needs=_micro_needs, before=_micro_before, check=_check_micro,
+               after=_micro_sources),
+    )
+}
+# what --format all exports: every format but the microcontroller build
+ALL = tuple(f for f in FORMATS if f != "micro")
 
 
 def export(run, format: str | None = None, quantize: str | None = None, target: str | None = None,
@@ -378,7 +415,7 @@ def export(run, format: str | None = None, quantize: str | None = None, target: 
             edgetpu (full-integer int8 TFLite, builtin ops only, batch 1, uint8 I/O) or
             micro (full-integer int8, batch 1, int8 I/O, run in TFLite Micro; with C++ source).
         calibration_samples: training examples that calibrate int8 quantization.
-        board: micro only, a board from `zoo.micro.BOARDS` whose flash and RAM the export must
+        board: micro only, a board from `zoo.deploy.micro.BOARDS` whose flash and RAM the export must
             fit; or `flash_kb` and `ram_kb` for any other. Default: the largest board known.
 
     Returns:
@@ -387,23 +424,22 @@ def export(run, format: str | None = None, quantize: str | None = None, target: 
     Raises:
         ConfigError: an invalid combination. ExportError: a failed or disagreeing export.
     """
-    from zoo import locks, micro
+    from zoo import locks, ranges, targets
+    from zoo.deploy import micro
 
     pairs = plan(format, quantize, target)
-    if isinstance(calibration_samples, bool) or not isinstance(calibration_samples, int) or calibration_samples < 1:
-        raise ConfigError(f"calibration-samples must be a whole number >= 1, got {calibration_samples!r}")
-    for_micro = any(f == "micro" for f, _ in pairs)
-    if not for_micro and (board, flash_kb, ram_kb) != (None, None, None):
+    ranges.check("calibration_samples", calibration_samples)
+    if "micro" not in {f for f, _ in pairs} and (board, flash_kb, ram_kb) != (None, None, None):
         raise ConfigError("--board, --flash-kb and --ram-kb are for --target micro")
     budget = micro.budget(board, flash_kb, ram_kb)
-    if for_micro:
-        micro.runtime()  # a missing interpreter is one line before anything is loaded
-    folder = runs.find_run(getattr(run, "path", run), out)
+    for f, _ in pairs:  # a missing runtime is one line before anything is loaded
+        _ready(f)
+    folder = targets.resolve(run, targets.RUNS, out=out).run_folder(out)  # the run, opened once
     with locks.hold(folder.parent, folder.name, locks.EXPORT):
         model = runs.load_model(folder)
-        if for_micro:  # image_cnn's 85M int8 weights are refused before a minute of converting
-            micro.check_weights_fit(folder.name, model.count_params(), budget)
-        job = prepare_run(folder, calibration_samples, out, model=model)
+        for f, _ in pairs:  # image_cnn's 85M int8 weights are refused before a minute of converting
+            _ready(f, folder.name, model, budget)
+        job = prepare_run(folder, calibration_samples, model=model)  # its card and data, read once
         reports = []
         for f, q in pairs:
             try:
@@ -437,8 +473,6 @@ def recorded(job: ExportJob) -> list[dict]:
 
 
 def _rebuild(job: ExportJob) -> list[dict]:
-    from zoo.runtime import load_runner
-
     export_dir = job.folder / EXPORT_DIR
     reports = []
     for sidecar in sorted(export_dir.glob("*.json")):
@@ -447,7 +481,9 @@ def _rebuild(job: ExportJob) -> list[dict]:
             continue
         try:
             meta = runs.read_json(sidecar, "re-export it", required=("format", "quantize"))
-            runner = load_runner(artifact)
+            if meta["format"] not in FORMATS:
+                raise DamagedFileError(f"{sidecar} is damaged (unknown format '{meta['format']}'); re-export it")
+            runner = FORMATS[meta["format"]].load(artifact)  # its row's runtime, as the sidecar says
         except ZooError as exc:
             warnings.warn(f"{artifact} left out of {REPORT_FILE}: {exc}", ZooWarning, stacklevel=2)
             continue
@@ -472,7 +508,7 @@ def _write_report(job: ExportJob, artifacts: list[dict]) -> None:
     report_path = job.folder / EXPORT_DIR / REPORT_FILE
     report_path.parent.mkdir(exist_ok=True)
     keras_accuracy = float((job.keras_probs.argmax(1) == job.y_test).mean())
-    document = {"run": job.card["run"], "model": job.card["model"],
+    document = {"run": job.card.run, "model": job.card.model,
                 "keras_accuracy": keras_accuracy, "artifacts": artifacts}
     tmp = report_path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(document, indent=2) + "\n")

@@ -36,7 +36,7 @@ class Distribution:
     workers: int  # processes taking part
     task: str  # this process, as TF_CONFIG names it ("worker-1"); "local" without a cluster
     is_chief: bool  # the process that writes the run folder
-    cpu_shards: int = 1  # most shards a batch may split into, one per CPU core (zoo.sharding)
+    cpu_shards: int = 1  # most shards a batch may split into, one per CPU core (zoo.training.sharding)
 
     @property
     def distributed(self) -> bool:
@@ -87,7 +87,7 @@ def make_distribution(name: str = "auto") -> Distribution:
     if name == "auto":
         name = "mirrored" if len(gpus) > 1 else "default"
     if name == "default":
-        from zoo.sharding import configure
+        from zoo.training.sharding import configure
 
         return Distribution("default", tf.distribute.get_strategy(), 1, 1, "local", True,
                             cpu_shards=configure(gpu=bool(gpus)))

@@ -29,11 +29,11 @@ from string import Template
 
 import numpy as np
 
-from zoo import runs
+from zoo import ranges, runs
 from zoo.errors import ConfigError, DataError, ZooWarning
 from zoo.files import write_atomic
 from zoo.metrics import as_class_probabilities
-from zoo.summary import shape_text
+from zoo.inspect.summary import shape_text
 
 TEMPLATE = Path(__file__).resolve().parent / "templates" / "explain.html"
 # image_cnn's maps at every channel come to 25 MB of PNG; channels are left out, evenly, and
@@ -85,30 +85,25 @@ class Report:
 
 
 def _source(target, out=None) -> Source:
-    """A Keras model; else what `runs.resolve_target` finds, as `zoo summary` reads it. A pretrained
-    `MODEL.TAG` is written as a run the first time; a run name that is only begun says so."""
-    from zoo import registry
+    """A Keras model; else what `zoo.targets` finds, as `zoo summary` reads it. A pretrained
+    `MODEL.TAG` is written as a run the first time."""
+    from zoo import targets
 
     if hasattr(target, "layers") and hasattr(target, "inputs"):
         return Source(target, target.name, "model", _index_labels(target))
-    text = str(target)
-    kind, what = runs.resolve_target(text, out, is_run=runs.begun)
-    if kind == "registry":
-        model = registry.create_model(what.name)
-        return Source(model, what.name, "registry", _index_labels(model))
-    if kind == "path":
-        folder = what if what.is_dir() else what.parent
-        if (folder / runs.CARD_FILE).is_file() and (what.is_dir() or what.name == runs.MODEL_FILE):
-            return _run_source(runs.find_run(folder, out), "run")
-        model = runs.load_model(what)
-        return Source(model, what.name, "file", _index_labels(model))
-    return _run_source(runs.find_run(text, out), kind)  # its errors say what is wrong with the run
+    found = targets.resolve(str(target), targets.MODELS, out=out)
+    if found.kind in (targets.REGISTRY, targets.KERAS_FILE):
+        model = found.model()
+        registry = found.kind == targets.REGISTRY
+        return Source(model, found.entry.name if registry else found.path.name, "registry" if registry else "file",
+                      _index_labels(model))
+    return _run_source(found.run_folder(out), found.kind)
 
 
 def _run_source(folder: Path, kind: str) -> Source:
     card = runs.read_card(folder)
-    return Source(runs.load_model(folder), card["run"], kind, [str(x) for x in card["labels"]],
-                  card["preprocessing"], folder, card)
+    return Source(runs.load_model(folder), card.run, kind, [str(x) for x in card.labels], card.preprocessing,
+                  folder, card)
 
 
 def _index_labels(model) -> list:
@@ -122,7 +117,7 @@ def _text_model(model) -> bool:
 
 def _input(source: Source, given) -> dict | None:
     """The model's input as it takes it (batch of 1), with what is drawn of it; None: no input."""
-    from zoo.prediction import prepare_inputs
+    from zoo.data.inputs import prepare_inputs
 
     text_model = _text_model(source.model)
     if given is None:
@@ -149,12 +144,12 @@ def _plain_image_spec(model) -> dict:
 
 
 def _test_example(source: Source) -> dict:
-    from zoo.evaluation import run_dataset
+    from zoo.data.recorded import run_dataset
 
     prep, dataset = run_dataset(source.folder, source.card)
     x = prep(dataset.x_test[:1])
     truth = source.labels[int(dataset.y_test[0])]
-    name = f"the first test example of {source.card['dataset']['name']} (label {truth})"
+    name = f"the first test example of {source.card.dataset_name} (label {truth})"
     if prep.kind == "text":
         return _text_input(source, x[0], name, ["the run's own preprocessing"])
     return {"kind": "image", "name": name, "x": x, "steps": ["the run's own preprocessing"]}
@@ -180,7 +175,7 @@ def _formula(n: int, k: int, s: int, d: int, left: int, right: int) -> tuple[str
 
 def _arithmetic(layer, row) -> list[dict] | None:
     """Per spatial axis: the formula, its value and the values put in; None for a layer without a window."""
-    from zoo.geometry import padding_amount, window_of
+    from zoo.models.geometry import padding_amount, window_of
 
     window = window_of(layer)
     if window is None:
@@ -326,10 +321,9 @@ def explain(target, input=None, *, top_k: int = 5, out=None, maps_budget: int = 
     Raises:
         ConfigError, DataError, ModelLoadError: one line saying what was wrong.
     """
-    from zoo.summary import summarize
+    from zoo.inspect.summary import summarize
 
-    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
-        raise ConfigError(f"top-k must be a whole number >= 1, got {top_k!r}")
+    ranges.check("top_k", top_k)
     source = _source(target, out)
     model = source.model
     example = _input(source, input)

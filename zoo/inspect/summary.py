@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from zoo.errors import SummaryError
-from zoo.geometry import Field, padding_amount, window_of
+from zoo.models.geometry import Field, padding_amount, window_of
 
 # Layers that act on each position independently: the geometry passes through.
 _POINTWISE = {
@@ -381,15 +381,15 @@ def weights_kb(params: int) -> dict[str, float]:
 
 def model_table(pattern: str = "*") -> list[dict[str, Any]]:
     """One row per registry model matching `pattern`, built with its defaults: the data of `zoo list`."""
-    from zoo.pretrained import shipped
-    from zoo.registry import create_model, get_entry, list_models
+    from zoo.models.pretrained import shipped
+    from zoo.models.registry import build_model, get_entry, list_models
 
     rows = []
     for name in list_models(pattern):
         entry = get_entry(name)
         counts = entry.counts
         if counts is None:  # a model registered without its counts: build it and count
-            report = summarize(create_model(name))
+            report = summarize(build_model(name))
             counts = {"input_shape": report.input_shape, "params": report.params, "macs": report.macs}
         rows.append({
             "name": name,
@@ -409,6 +409,6 @@ def model_table(pattern: str = "*") -> list[dict[str, Any]]:
 
 def _pretrained_row(weights) -> dict:
     card = weights.card
-    return {"name": weights.name, "tag": weights.tag, "dataset": card["dataset"]["spec"],
-            "test_accuracy": card["metrics"]["test_accuracy"], "test_ece": card["metrics"]["test_ece"],
+    return {"name": weights.name, "tag": weights.tag, "dataset": card.dataset_spec,
+            "test_accuracy": card.test_accuracy, "test_ece": card.test_ece,
             "kb": round(weights.weights_file.stat().st_size / 1024, 1)}

@@ -1,0 +1,82 @@
+"""Rebuild every shipped weight file from the data: the release tool, outside the package.
+
+    ZOO_CPU_SHARDS=2 python tools/rebuild_weights.py --data ../shared/data
+
+Each tag of `zoo.models.pretrained.TAGS` is trained with the default recipe and seed 0, and its
+weights, card and vocabulary written into zoo/weights/; the quick ones (`QUICK`) also get their
+float32 `.tflite`, exported and verified like any run. It imports downward only: training and
+export, and the weights' table; nothing in zoo imports it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from zoo.deploy.exporter import export
+from zoo.models.pretrained import QUICK, REBUILD, SHARDS, TAGS, WEIGHTS_DIR, Weights, as_run
+from zoo.training.fit import train
+
+
+def write_tflite(weights: Weights) -> Path:
+    """Export the shipped weights to float32 TFLite, verified against Keras on the test split
+    (zoo.export), and put the file and its sidecar beside the weights."""
+    with tempfile.TemporaryDirectory() as tmp:
+        (report,) = export(as_run(weights, Path(tmp)), format="tflite")
+        made = Path(report["path"])
+        shutil.copy(made, weights.tflite_file)
+        sidecar = json.loads(made.with_name(made.name + ".json").read_text())
+        sidecar.update(run=weights.name, verified={key: report[key] for key in ("examples", "top1_agreement",
+                                                                                 "max_abs_diff", "accuracy")})
+        sidecar_file = weights.tflite_file.with_name(weights.tflite_file.name + ".json")
+        sidecar_file.write_text(json.dumps(sidecar, indent=2) + "\n")
+    return weights.tflite_file
+
+
+def rebuild(data_dir: str) -> list[dict]:
+    """Train every tag with the default recipe and seed 0, and write its weights, card and vocabulary."""
+    made = []
+    for model, tags in sorted(TAGS.items()):
+        for tag, dataset in tags.items():
+            weights = Weights(model, tag)
+            with tempfile.TemporaryDirectory() as tmp:
+                data = dataset if dataset == "mnist" else str(Path(data_dir) / dataset)
+                run = train(model, data=data, seed=0, name=f"{model}-{tag}", out=tmp, verbose=0)
+                shards = run.card.distribution["cpu_shards"]
+                card = run.card.renamed(weights.name, weights={
+                    "name": weights.name, "tag": tag, "file": weights.weights_file.name,
+                    "recipe": f"zoo train {model} --seed 0 (default recipe) on {dataset}",
+                    "rebuild": REBUILD.replace(f"ZOO_CPU_SHARDS={SHARDS}", f"ZOO_CPU_SHARDS={shards}")})
+                card = card.with_dataset(spec=dataset)  # found as usual: --data, $ZOO_DATA_DIR
+                WEIGHTS_DIR.mkdir(parents=True, exist_ok=True)
+                run.load_model().save_weights(weights.weights_file)
+                if (run.path / "vocab.txt").is_file():
+                    shutil.copy(run.path / "vocab.txt", weights.vocab_file)
+                weights.card_file.write_text(json.dumps(card.to_dict(), indent=2) + "\n")
+            if weights.name in QUICK:
+                write_tflite(weights)
+            made.append({"name": weights.name, "test_accuracy": card.test_accuracy, "test_ece": card.test_ece,
+                         "kb": round(weights.weights_file.stat().st_size / 1024, 1)})
+    return made
+
+
+def main() -> int:
+    import argparse
+
+
+    parser = argparse.ArgumentParser(description="Rebuild every shipped weight file from the data.")
+    parser.add_argument("--data", default=os.environ.get("ZOO_DATA_DIR", "../shared/data"),
+                        help="the folder that holds mnist/ and bbc-news/")
+    args = parser.parse_args()
+    os.environ["ZOO_DATA_DIR"] = args.data
+    for row in rebuild(args.data):
+        print(f"{row['name']:<26} test accuracy {row['test_accuracy']:.2%}  ECE {row['test_ece']:.2%}  "
+              f"{row['kb']:,.1f} KB")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,96 @@
+"""Prediction from an exported artifact and its metadata alone: the path a mobile app follows.
+
+Each input is prepared on its own (`zoo.data.inputs`) and says what was done to it; one that
+cannot be read fairly gets an error of its own, and the other inputs are still predicted.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from zoo import ranges, runs
+from zoo.errors import ConfigError, ModelLoadError, ZooWarning
+
+
+def resolve_artifact(target, out=None) -> Path:
+    """The file or folder to run: an artifact, a `.keras` file or SavedModel as they are, a run's
+    folder, or for `MODEL.TAG` its verified float32 LiteRT file where one ships (no TensorFlow to
+    import), else its run folder."""
+    from zoo import targets
+    from zoo.models import pretrained
+
+    found = targets.resolve(target, targets.ANYTHING, out=out)
+    if found.kind != targets.PRETRAINED:
+        return found.path
+    weights = found.weights
+    if weights.name in pretrained.QUICK:
+        if weights.tflite_file.is_file():
+            return weights.tflite_file  # verified float32 LiteRT, beside its sidecar
+        warnings.warn(f"{weights.name}: its packaged LiteRT file {weights.tflite_file.name} is missing (reinstall "
+                      f"zoo to get it back); predicting with the Keras model instead, which imports TensorFlow "
+                      f"and writes {runs.output_root(out) / weights.name}/", ZooWarning, stacklevel=3)
+    return found.run_folder(out)
+
+
+def artifact_metadata(artifact: str | Path) -> tuple[dict, Path]:
+    """The metadata of an artifact (its `.json` sidecar, or a run's card) and the folder holding its vocabulary."""
+    path = Path(artifact)
+    sidecar = path.with_name(path.name + ".json")
+    if sidecar.is_file():
+        from zoo.models.pretrained import WEIGHTS_DIR
+
+        packaged = path.resolve().parent == WEIGHTS_DIR
+        fix = "reinstall zoo" if packaged else f"re-export the run: zoo export {path.parent.parent}"
+        return runs.read_json(sidecar, fix, required=("labels", "preprocessing.type")), path.parent
+    folder = path if path.is_dir() else path.parent
+    if (folder / runs.CARD_FILE).is_file():
+        card = runs.read_card(folder)
+        meta = {"model": card.model, "run": card.run, "labels": card.labels, "preprocessing": card.preprocessing,
+                "input_shape": card.preprocessing.get("input_shape")}
+        return meta, folder
+    raise ModelLoadError(f"{path}: no metadata beside it ({sidecar.name}); export it with 'zoo export'")
+
+
+def predict(artifact: str | Path, inputs: list[str], top_k: int = 5, *, out=None) -> list[dict]:
+    """Top-k labels with probabilities for each input, with the preprocessing applied to it.
+
+    Args:
+        artifact: a .tflite, .onnx or .keras file, a SavedModel folder, or a run name.
+        inputs: image files for an image model; texts or text files for a text model.
+
+    Returns:
+        One result per input, in order: `predictions` (label, probability), `preprocessing`
+        (form and steps) and `warnings`; or `error` for an input that cannot be predicted.
+        Text results also give `words` and `known_words`.
+    """
+    from zoo.data.inputs import prepare_inputs
+    from zoo.deploy.runtime import load_runner
+    from zoo.metrics import as_class_probabilities
+
+    if not inputs:
+        raise ConfigError("give at least one input: image files, or texts")
+    ranges.check("top_k", top_k)
+    artifact = resolve_artifact(artifact, out)
+    meta, folder = artifact_metadata(artifact)
+    prepared = prepare_inputs(list(inputs), meta, folder)
+    good = [p for p in prepared if p.error is None]
+    probs = iter(as_class_probabilities(load_runner(artifact)(np.stack([p.x for p in good]))) if good else ())
+    labels = meta["labels"]
+    results = []
+    for item in prepared:
+        if item.error is not None:
+            results.append({"input": item.name, "error": item.error, **item.extra})
+            continue
+        row = next(probs)
+        order = np.argsort(-row)[: min(top_k, len(labels))]
+        results.append({
+            "input": item.name,
+            "predictions": [{"label": labels[i], "probability": round(float(row[i]), 6)} for i in order],
+            "preprocessing": item.preprocessing,
+            "warnings": item.warnings,
+            **item.extra,
+        })
+    return results
