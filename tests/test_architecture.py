@@ -156,9 +156,18 @@ def test_the_release_tool_lives_outside_the_package_and_imports_down(tmp_path):
     imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
     assert {"zoo.deploy.exporter", "zoo.training.fit", "zoo.models.pretrained"} <= imported
     assert not [name for name, targets in GRAPH.items() for t in targets if "rebuild" in t]
-    # and a plain wheel of the package carries the data folders, with no warning from setuptools
-    result = subprocess.run([sys.executable, "-m", "pip", "wheel", "-v", "--no-deps", "-w", str(tmp_path), str(ROOT)],
-                            capture_output=True, text=True)
+    # and a plain wheel of the package carries the data folders, with no warning from setuptools;
+    # built from a copy, so that nothing is written into the checkout
+    import shutil
+
+    sources = tmp_path / "src"
+    sources.mkdir()
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy(ROOT / name, sources / name)
+    for folder in ("zoo", "cli"):
+        shutil.copytree(ROOT / folder, sources / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    result = subprocess.run([sys.executable, "-m", "pip", "wheel", "-v", "--no-deps", "-w", str(tmp_path),
+                             str(sources)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "would be ignored" not in result.stdout + result.stderr
     (wheel,) = tmp_path.glob("zoo-*.whl")
