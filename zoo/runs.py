@@ -44,11 +44,6 @@ def partial_dir(folder: Path) -> Path:
     return folder.with_name(folder.name + ".partial")
 
 
-def begun(folder: Path) -> bool:
-    """A run of this folder's name exists, finished or not (find_run then says which)."""
-    return folder.exists() or partial_dir(folder).exists()
-
-
 def read_json(path: Path, fix: str, required: tuple[str, ...] = ()) -> dict:
     """A JSON object that zoo wrote, or one `DamagedFileError` line that names the file, what is
     wrong with it and `fix`, what to do: never a traceback for a truncated or edited file.
