@@ -24,7 +24,6 @@ def main() -> int:
     args = parser.parse_args()
     print(describe())  # the CPU changes between sessions: compare figures within one run only
 
-    import json
 
     from zoo import runs, targets
     from zoo.data.recorded import run_dataset
@@ -32,7 +31,7 @@ def main() -> int:
     from zoo.deploy.runtime import load_runner
 
     folder = targets.resolve(args.run, targets.RUNS).run_folder()
-    card = json.loads((folder / runs.CARD_FILE).read_text())
+    card = runs.read_card(folder)
     for quantize in ("none", "int8"):
         name = "model_float32.tflite" if quantize == "none" else "model_int8.tflite"
         if not (folder / "export" / name).is_file():

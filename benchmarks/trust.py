@@ -32,7 +32,7 @@ def _run(name: str, home: Path):
     import os
 
     import zoo
-    from zoo.training.fit import Run
+    from zoo.targets import Run
 
     if (home / name / "card.json").is_file():
         return Run.open(home / name)

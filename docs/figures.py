@@ -25,7 +25,7 @@ def main(run_target: str) -> None:
     from zoo.data.datasets import load_dataset
     from zoo.data.digits import photograph, to_mnist
     from zoo.training.plots import _pyplot, plot_reliability
-    from zoo.training.fit import Run
+    from zoo.targets import Run
 
     run = Run.open(run_target)
     model = run.load_model()

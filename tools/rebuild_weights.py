@@ -55,7 +55,7 @@ def rebuild(data_dir: str) -> list[dict]:
                 run.load_model().save_weights(weights.weights_file)
                 if (run.path / "vocab.txt").is_file():
                     shutil.copy(run.path / "vocab.txt", weights.vocab_file)
-                weights.card_file.write_text(json.dumps(card.to_dict(), indent=2) + "\n")
+                card.write(weights.card_file)
             if weights.name in QUICK:
                 write_tflite(weights)
             made.append({"name": weights.name, "test_accuracy": card.test_accuracy, "test_ece": card.test_ece,

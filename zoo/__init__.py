@@ -37,7 +37,7 @@ _LAZY = {
     "load_model": "zoo.runs",
     "train": "zoo.training.fit",
     "TrainConfig": "zoo.training.fit",
-    "Run": "zoo.runs",
+    "Run": "zoo.targets",
     "evaluate": "zoo.inspect.evaluate",
     "export": "zoo.deploy.exporter",
     "predict": "zoo.deploy.predict",
@@ -74,12 +74,12 @@ class _Alias(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         return importlib.util.spec_from_loader(fullname, self) if short in _MODULES else None
 
     def create_module(self, spec):
-        module = importlib.import_module(_MODULES[spec.name[len("zoo."):]])
-        self.own_spec = module.__spec__  # the import system sets __spec__ to the alias's next
-        return module
+        return importlib.import_module(_MODULES[spec.name[len("zoo."):]])
 
     def exec_module(self, module):
-        module.__spec__ = self.own_spec  # it ran already, under its own name: keep that one
+        # the import system has set __spec__ to the alias's: the module ran under its own name, and
+        # keeps the spec of that name (found again by its name, not kept between the two calls)
+        module.__spec__ = importlib.util.spec_from_file_location(module.__name__, module.__file__)
 
 
 sys.meta_path.append(_Alias())

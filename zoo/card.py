@@ -7,7 +7,9 @@ here as they come: `preprocessing` by zoo.data.preprocess, `metrics` by zoo.metr
 zoo.training. What the commands read across those modules has a property here.
 
 Reading validates: a key that is missing or of the wrong type is one `DamagedFileError` line that
-names the file and the key. Cards written before `schema` existed are schema 1, and read as such.
+names the file and the key. Every card is written with `schema: 1`; cards written before the field
+existed have the same keys and read as schema 1. A later schema must bump the number and teach
+`from_dict` the old one.
 A `Card` is also a read-only mapping of its JSON document, so `run.card["metrics"]` works as it did.
 """
 
@@ -28,6 +30,7 @@ SCHEMA = 1
 _REQUIRED = {"run": str, "model": str, "labels": list, "preprocessing": dict, "dataset": dict}
 # of the sections, what the commands need inside them
 _INSIDE = {("preprocessing", "type"): str, ("dataset", "spec"): str}
+_INSIDE_OPTIONAL = {("dataset", "limit"): int}
 _OPTIONAL = {"model_args": dict, "task": str, "hyperparameters": dict, "distribution": dict, "seed": int,
              "metrics": dict, "calibration": dict, "training": dict, "versions": dict, "date": str,
              "weights": dict, "task_in_cluster": str, "schema": int}
@@ -116,9 +119,11 @@ class Card(Mapping):
     def __len__(self) -> int:
         return len(self.to_dict())
 
-    def write(self, folder: Path) -> Path:
-        """`folder/card.json`, renamed into place whole."""
-        return write_atomic(Path(folder) / FILE, json.dumps(self.to_dict(), indent=2) + "\n")
+    def write(self, where: Path) -> Path:
+        """`where/card.json` (or the `.json` file `where` names), renamed into place whole."""
+        where = Path(where)
+        path = where if where.suffix == ".json" else where / FILE
+        return write_atomic(path, json.dumps(self.to_dict(), indent=2) + "\n")
 
     @classmethod
     def from_dict(cls, document, *, source: str = "card", fix: str = "") -> "Card":
@@ -138,12 +143,18 @@ class Card(Mapping):
                 raise damaged(f"it has no '{section}.{key}'")
             if not isinstance(document[section][key], kind):
                 raise damaged(f"'{section}.{key}' is {_name(document[section][key])}, not {_JSON_TYPES[kind]}")
+        for (section, key), kind in _INSIDE_OPTIONAL.items():
+            value = document[section].get(key)
+            if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+                raise damaged(f"'{section}.{key}' is {_name(value)}, not {_JSON_TYPES[kind]}")
         for key, kind in _OPTIONAL.items():
             value = document.get(key)
             if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
                 raise damaged(f"'{key}' is {_name(value)}, not {_JSON_TYPES[kind]}")
+        # a null section is an absent one (its default, `{}` for model_args); keys a later zoo may
+        # add are left out of the Card, as schema 1 does not know them
         known = {f.name for f in fields(cls)}
-        return cls(**{key: value for key, value in document.items() if key in known})
+        return cls(**{key: value for key, value in document.items() if key in known and value is not None})
 
     @classmethod
     def read(cls, path: Path, fix: str) -> "Card":
@@ -158,6 +169,8 @@ class Card(Mapping):
             raise DamagedFileError(f"{path} is damaged (not text); {fix}") from None
         except FileNotFoundError:
             raise DamagedFileError(f"{path} is missing; {fix}") from None
+        except OSError as exc:  # a folder of that name, no permission
+            raise DamagedFileError(f"{path} cannot be read ({exc.strerror or exc}); {fix}") from None
         try:
             document = json.loads(text)
         except ValueError as exc:

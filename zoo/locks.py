@@ -20,7 +20,7 @@ Exports and benchmarks of a finished run wait for each other, a bounded time.
 Readers (`evaluate`, `predict`, `summary`) never wait for a lock and never hold
 one while they read: every file zoo writes is renamed into place whole, so they
 never see half of one. A reader that finds no finished run asks whether its
-first training holds the lock (a shared lock tried for an instant, `held_by`),
+first training holds the lock (a shared lock tried for an instant, `holder`),
 to say "being trained" rather than "no such run".
 """
 

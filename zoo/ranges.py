@@ -54,10 +54,10 @@ RANGES = {
 }
 
 
-def check(name: str, value) -> None:
+def check(name: str, value, *, required: bool = False) -> None:
     """Refuse a value outside `name`'s range, in one line that names the option as the command line
-    spells it (`val-split`); None (the recipe decides) passes."""
-    if value is None:
+    spells it (`val-split`); None (the recipe decides) passes unless the value is `required`."""
+    if value is None and not required:
         return
     bounds = RANGES[name]
     if not bounds.holds(value):

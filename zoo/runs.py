@@ -1,4 +1,5 @@
-"""Where runs live, and turning a name or a path into a Keras model.
+"""Where runs live: the output folder, run names, atomic publishing, and loading a `.keras` file
+safely. Turning a name into a run is zoo.targets' job.
 
 A run is a folder `<output>/<run>/` holding `model.keras` and what training
 wrote beside it. The output folder is `$ZOO_HOME`, or `saved_models/` in the
@@ -12,13 +13,12 @@ import os
 import re
 import shutil
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 from zoo.errors import ConfigError, DamagedFileError, ModelLoadError, ZooWarning
 
 MODEL_FILE = "model.keras"
-CARD_FILE = "card.json"  # written and read by zoo.card alone
+CARD_FILE = "card.json"  # its name; zoo.card writes and reads it
 CONFIG_FILE = "train_config.json"  # in a .partial folder: what --resume continues with
 CHECKPOINTS = "checkpoints"  # in a .partial folder: the epoch state and the best weights
 _RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -71,34 +71,6 @@ def read_card(folder: Path):
     from zoo.card import read_run_card
 
     return read_run_card(folder)
-
-
-@dataclass
-class Run:
-    """A finished run folder (path None on a worker of a cluster other than the chief)."""
-
-    path: Path | None
-    card: object  # a zoo.card.Card
-    chief: bool = True  # False: another process of the cluster wrote the run folder
-
-    @property
-    def name(self) -> str:
-        return self.path.name if self.path is not None else self.card.run
-
-    @property
-    def metrics(self) -> dict:
-        return self.card.metrics
-
-    def load_model(self):
-        return load_model(self.path)
-
-    @classmethod
-    def open(cls, folder: str | os.PathLike, out=None) -> "Run":
-        """A finished run: its folder, or its name under the output folder."""
-        path = Path(folder)
-        if not (path / CARD_FILE).is_file() and os.sep not in str(folder):
-            path = run_dir(str(folder), out)
-        return cls(path, read_card(path))
 
 
 _OLD = re.compile(r"^\.(?P<name>.+)\.old-\d+$")

@@ -68,6 +68,32 @@ class Target:
         raise ConfigError(f"{self.name} is a {self.kind.replace('_', ' ')}, not a Keras model")
 
 
+@dataclass
+class Run:
+    """A finished run folder (path None on a worker of a cluster other than the chief)."""
+
+    path: Path | None
+    card: object  # a zoo.card.Card
+    chief: bool = True  # False: another process of the cluster wrote the run folder
+
+    @property
+    def name(self) -> str:
+        return self.path.name if self.path is not None else self.card.run
+
+    @property
+    def metrics(self) -> dict:
+        return self.card.metrics
+
+    def load_model(self):
+        return runs.load_model(self.path)
+
+    @classmethod
+    def open(cls, target, out=None) -> "Run":
+        """A finished run, by any name a run command takes (a folder, a run name, MODEL.TAG)."""
+        folder = resolve(target, RUNS, out=out).run_folder(out)
+        return cls(folder, runs.read_card(folder))
+
+
 def resolve(target, accept: tuple[str, ...], *, out=None) -> Target:
     """What `target` (a name, a path, or a `zoo.Run`) names among the kinds `accept`; one line if none."""
     text = str(getattr(target, "path", None) or target)
@@ -136,6 +162,8 @@ def _run_name(text: str, accept, out) -> Target:
     if holder is not None:  # its first training (or a repair) holds the name
         raise locks.RunLocked(training(folder.name, holder) if holder.get("activity") == locks.TRAIN
                               else locks.refusal(folder.name, "read", holder))
+    if (folder / runs.CARD_FILE).is_file():  # published between the two looks
+        return Target(RUN, text, path=folder)
     if runs.partial_dir(folder).is_dir():
         raise ModelLoadError(f"run '{text}' did not finish; continue it with: zoo train MODEL --name {text} --resume")
     raise _none_of(text, accept, out)

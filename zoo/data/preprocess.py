@@ -1,6 +1,6 @@
 """Turning raw examples into model inputs, the same way in training, evaluation and prediction.
 
-A run records its preprocessing in `card.json`; `from_card` rebuilds it from
+A run records its preprocessing in `card.json`; `from_spec` rebuilds it from
 that record (and `vocab.txt` for text), so nothing depends on training code.
 """
 

@@ -23,6 +23,7 @@ import numpy as np
 
 from zoo import runs
 from zoo.deploy import runtime
+from zoo.files import write_atomic
 from zoo.errors import ConfigError, DamagedFileError, ExportError, ModelLoadError, ZooError, ZooWarning
 
 EXPORT_DIR = "export"
@@ -32,7 +33,7 @@ REPORT_FILE = "export.json"
 @dataclass(frozen=True)
 class Format:
     """One row of the formats table: what the file is, what writes it, what reads it back, and the
-    checks that are its own. Every function takes the ExportJob; `export_one` runs them in turn."""
+    checks that are its own; `export_one` runs them in turn (each field says what it takes)."""
 
     name: str
     suffix: str  # file suffix; "" for a folder
@@ -172,7 +173,7 @@ def _onnx(model, path: Path) -> None:
 @dataclass
 class ExportJob:
     folder: Path  # the run folder
-    card: dict
+    card: object  # a zoo.card.Card
     model: object
     x_test: np.ndarray
     y_test: np.ndarray
@@ -381,20 +382,21 @@ FORMATS = {
     f.name: f
     for f in (
         Format("saved_model", "", ("none",), "tf.saved_model (TF Serving, GPU servers)",
-               write=lambda job, path, quantize, target: _saved_model(job.model, path), load=runtime.SavedModelRunner),
+               write=lambda job, path, quantize, target: _saved_model(job.model, path),
+               load=runtime.RUNNERS["saved_model"]),
         Format("tflite", ".tflite", ("none", "dynamic", "float16", "int8"), "LiteRT interpreter",
                write=lambda job, path, quantize, target: _tflite(job.model, path, quantize=quantize,
                                                                  calibration=job.calibration, edgetpu=target == "edgetpu"),
-               load=runtime.LiteRTRunner, check=_check_tflite),
+               load=runtime.RUNNERS["tflite"], check=_check_tflite),
         Format("onnx", ".onnx", ("none",), "onnxruntime",
-               write=lambda job, path, quantize, target: _onnx(job.model, path), load=runtime.OnnxRunner),
+               write=lambda job, path, quantize, target: _onnx(job.model, path), load=runtime.RUNNERS["onnx"]),
         # full-integer int8, batch 1, for microcontrollers (zoo.deploy.micro); asked for by name or
         # --target micro, never by --format all: TFLM's reference kernels take one example at a
         # time, LeNet-5's 14-30x slower than LiteRT's int8 file (benchmarks/RESULTS.md)
         Format("micro", ".tflite", ("int8",), "TFLite Micro interpreter (reference kernels, host CPU)",
                write=lambda job, path, quantize, target: _tflite(job.model, path, quantize="int8",
                                                                  calibration=job.calibration, micro=True),
-               load=runtime.MicroRunner, needs=_micro_needs, before=_micro_before, check=_check_micro,
+               load=runtime.RUNNERS["micro"], needs=_micro_needs, before=_micro_before, check=_check_micro,
                after=_micro_sources),
     )
 }
@@ -481,7 +483,7 @@ def _rebuild(job: ExportJob) -> list[dict]:
             continue
         try:
             meta = runs.read_json(sidecar, "re-export it", required=("format", "quantize"))
-            if meta["format"] not in FORMATS:
+            if not isinstance(meta["format"], str) or meta["format"] not in FORMATS:
                 raise DamagedFileError(f"{sidecar} is damaged (unknown format '{meta['format']}'); re-export it")
             runner = FORMATS[meta["format"]].load(artifact)  # its row's runtime, as the sidecar says
         except ZooError as exc:
@@ -510,6 +512,4 @@ def _write_report(job: ExportJob, artifacts: list[dict]) -> None:
     keras_accuracy = float((job.keras_probs.argmax(1) == job.y_test).mean())
     document = {"run": job.card.run, "model": job.card.model,
                 "keras_accuracy": keras_accuracy, "artifacts": artifacts}
-    tmp = report_path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(document, indent=2) + "\n")
-    os.replace(tmp, report_path)
+    write_atomic(report_path, json.dumps(document, indent=2) + "\n")

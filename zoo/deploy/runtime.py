@@ -200,7 +200,7 @@ def load_runner(path: str | Path) -> Runner:
         named = json.loads(path.with_name(path.name + ".json").read_text()).get("format")
     except (OSError, ValueError, AttributeError):
         named = None  # no sidecar, or one that predict's metadata check reports
-    if named in RUNNERS and path.exists():
+    if isinstance(named, str) and named in RUNNERS and path.exists():
         return RUNNERS[named](path)
     if path.is_dir() and (path / "saved_model.pb").is_file():
         return SavedModelRunner(path)

@@ -70,7 +70,7 @@ class Weights:
         return WEIGHTS_DIR / f"{self.name}.tflite"
 
     @property
-    def card(self) -> dict:
+    def card(self) -> Card:
         check_files(self)
         return Card.read(self.card_file, "reinstall zoo, or rebuild it: " + REBUILD)
 

@@ -26,7 +26,7 @@ import numpy as np
 
 from zoo import runs
 from zoo.card import Card
-from zoo.runs import Run
+from zoo.targets import Run
 from zoo.errors import ConfigError, DamagedFileError, Interrupted, ZooError, ZooWarning
 from zoo.models.registry import get_entry
 
@@ -80,7 +80,7 @@ def _check(config: TrainConfig) -> None:
 
     for key in ("seed", "epochs", "batch_size", "limit", "patience", "lr", "val_split", "crop", "label_smoothing",
                 "augment"):
-        ranges.check(key, getattr(config, key))
+        ranges.check(key, getattr(config, key), required=key in ("seed", "val_split"))
 
 
 def _choose_name(config: TrainConfig, model_name: str, root: Path, taken=frozenset()) -> str:
