@@ -21,7 +21,8 @@ Readers (`evaluate`, `predict`, `summary`) never wait for a lock and never hold
 one while they read: every file zoo writes is renamed into place whole, so they
 never see half of one. A reader that finds no finished run asks whether its
 first training holds the lock (a shared lock tried for an instant, `holder`),
-to say "being trained" rather than "no such run".
+to say "being trained" rather than "no such run"; one that finds a replacement of a run left
+half done by a killed process finishes it first, under the repair lock (runs.repair_swaps).
 """
 
 from __future__ import annotations
