@@ -41,7 +41,7 @@ def test_what_is_written_reads_back(tmp_path):
 
 @pytest.mark.parametrize("change, reason", [
     (lambda d: d.pop("labels"), "it has no 'labels'"),
-    (lambda d: d["dataset"].pop("spec"), "it has no 'dataset.spec'"),
+    (lambda d: d["dataset"].update(spec=3), "'dataset.spec' is a whole number, not a string"),
     (lambda d: d.update(labels="0123456789"), "'labels' is a string, not a list"),
     (lambda d: d.update(preprocessing=[]), "'preprocessing' is a list, not an object"),
     (lambda d: d["preprocessing"].update(type=3), "'preprocessing.type' is a whole number, not a string"),
@@ -71,3 +71,13 @@ def test_a_card_that_is_not_json_or_not_there_is_one_line(tmp_path):
         Card.read(path, fix="fix it")
     with pytest.raises(DamagedFileError, match=r"nothing.json is missing; fix it$"):
         Card.read(tmp_path / "nothing.json", fix="fix it")
+
+
+def test_a_card_without_a_dataset_spec_is_a_model_taken_in_without_data(tmp_path):
+    """A model file exported with no --data has no dataset to find again (zoo.models.adopted)."""
+    document = json.loads(OLD_CARDS[0].read_text())
+    document["dataset"] = {}
+    path = tmp_path / "card.json"
+    path.write_text(json.dumps(document))
+    card = Card.read(path, fix="take it in again")
+    assert card.dataset_spec is None and card.labelled is True and card.custom_objects == []

@@ -71,7 +71,9 @@ def test_one_set_of_errors(made, zoo_home):
     with pytest.raises(ModelLoadError, match=rf"^{tmp / 'm.tflite'} is not a Keras 3 model file \(.keras\)$"):
         targets.resolve(str(tmp / "m.tflite"), targets.MODELS)  # summary takes Keras models, not artifacts
     with pytest.raises(ModelLoadError, match=r"^no run .*: no card.json in "):
-        targets.resolve(str(tmp / "sm"), targets.RUNS)
+        targets.resolve(str(tmp / "notes.txt"), targets.RUNS)
+    # a SavedModel folder is a model file that the run commands take in as a run
+    assert targets.resolve(str(tmp / "sm"), targets.RUNS).kind == targets.SAVED_MODEL
     # a name the OS cannot take as a path (errno 36) is a name, not a crash
     with pytest.raises(ModelLoadError, match="no such artifact"):
         targets.resolve("x" * 300, targets.ANYTHING)

@@ -29,11 +29,12 @@ SCHEMA = 1
 # the keys every card must have, and the JSON type each must be
 _REQUIRED = {"run": str, "model": str, "labels": list, "preprocessing": dict, "dataset": dict}
 # of the sections, what the commands need inside them
-_INSIDE = {("preprocessing", "type"): str, ("dataset", "spec"): str}
-_INSIDE_OPTIONAL = {("dataset", "limit"): int}
+_INSIDE = {("preprocessing", "type"): str}
+# a model file taken in with no data has no dataset spec
+_INSIDE_OPTIONAL = {("dataset", "limit"): int, ("dataset", "spec"): str}
 _OPTIONAL = {"model_args": dict, "task": str, "hyperparameters": dict, "distribution": dict, "seed": int,
              "metrics": dict, "calibration": dict, "training": dict, "versions": dict, "date": str,
-             "weights": dict, "task_in_cluster": str, "schema": int}
+             "weights": dict, "task_in_cluster": str, "schema": int, "source": dict}
 _JSON_TYPES = {str: "a string", list: "a list", dict: "an object", int: "a whole number"}
 
 
@@ -56,6 +57,8 @@ class Card(Mapping):
     date: str | None = None
     weights: dict | None = None  # shipped weights only: their name, tag, recipe and rebuild command
     task_in_cluster: str | None = None  # a worker of a cluster that is not the chief
+    # a model file taken in (zoo.models.adopted): its path, format, sha256, what the user stated
+    source: dict | None = None
     schema: int = SCHEMA
 
     # ------------------------------------------------------------ what the commands read
@@ -66,12 +69,23 @@ class Card(Mapping):
         return self.preprocessing["type"]
 
     @property
-    def dataset_spec(self) -> str:
-        """How the dataset is found again: a name (mnist) or a path, as --data takes it."""
-        return self.dataset["spec"]
+    def dataset_spec(self) -> str | None:
+        """How the dataset is found again: a name (mnist) or a path, as --data takes it; None for a
+        model file taken in without data."""
+        return self.dataset.get("spec")
 
     @property
-    def dataset_name(self) -> str:
+    def labelled(self) -> bool:
+        """False when the data has no classes (a folder of loose images): agreement, not accuracy."""
+        return self.dataset.get("labelled", True)
+
+    @property
+    def custom_objects(self) -> list[str]:
+        """The `module:Name` classes a model taken in needs to load again."""
+        return list((self.source or {}).get("custom_objects") or [])
+
+    @property
+    def dataset_name(self) -> str | None:
         return self.dataset.get("name", self.dataset_spec)
 
     @property

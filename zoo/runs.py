@@ -8,9 +8,12 @@ current directory.
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import json
 import os
 import re
+import sys
 import shutil
 import warnings
 from pathlib import Path
@@ -18,6 +21,7 @@ from pathlib import Path
 from zoo.errors import ConfigError, DamagedFileError, ModelLoadError, ZooWarning
 
 MODEL_FILE = "model.keras"
+SAVED_MODEL_DIR = "saved_model"  # in a run folder taken in from a SavedModel: the folder as it was
 CARD_FILE = "card.json"  # its name; zoo.card writes and reads it
 CONFIG_FILE = "train_config.json"  # in a .partial folder: what --resume continues with
 CHECKPOINTS = "checkpoints"  # in a .partial folder: the epoch state and the best weights
@@ -142,17 +146,23 @@ def repair_swaps(root: Path) -> list[str]:
     return said
 
 
-def load_model(path: str | os.PathLike, *, safe_mode: bool | None = None):
-    """Load a `.keras` file, or the `model.keras` of a run folder, without running untrusted code.
+def load_model(path: str | os.PathLike, *, safe_mode: bool | None = None, custom_objects=None):
+    """Load a `.keras` file, or the model of a run folder, without running untrusted code.
 
     `safe_mode` (default: on, unless `zoo --unsafe` or ZOO_UNSAFE=1) refuses
-    files that carry Python code, such as Lambda layers.
+    files that carry Python code, such as Lambda layers. A run taken in from a user's model
+    (zoo.models.adopted) may hold a SavedModel instead, and name the custom classes it needs
+    (its card's `source.custom_objects`), which are imported again here.
 
     Raises:
         ModelLoadError: missing, unreadable or unsafe file.
     """
     path = Path(path)
+    recorded = []
     if path.is_dir():
+        recorded = _recorded_custom_objects(path)
+        if not (path / MODEL_FILE).exists() and (path / SAVED_MODEL_DIR / "saved_model.pb").is_file():
+            return saved_model_as_keras(path / SAVED_MODEL_DIR)
         path = path / MODEL_FILE
     if not path.is_file():
         raise ModelLoadError(f"no model file at {path}")
@@ -162,15 +172,115 @@ def load_model(path: str | os.PathLike, *, safe_mode: bool | None = None):
 
     if not zipfile.is_zipfile(path):
         raise ModelLoadError(f"cannot load {path}: not a Keras model file (a .keras file is a zip archive)")
+    objects = dict(custom_objects or {})
+    if recorded:
+        objects.update(import_custom_objects(recorded)[0])
+    return load_model_file(path, "keras", objects, safe_mode=safe_mode)
+
+
+def _recorded_custom_objects(folder: Path) -> list[str]:
+    try:
+        document = json.loads((folder / CARD_FILE).read_text())
+        return list((document.get("source") or {}).get("custom_objects") or [])
+    except (OSError, ValueError, AttributeError, TypeError):
+        return []  # no card, or a damaged one: reading the card says so, not loading the model
+
+
+def import_custom_objects(given) -> tuple[dict, list[str]]:
+    """`module:Name` (or `file.py:Name`) strings imported, or a dict as it is; with the strings to
+    record. A module in the current folder is found as `python -m` would find it."""
+    if not given:
+        return {}, []
+    if isinstance(given, dict):
+        return dict(given), sorted(given)
+    specs = [given] if isinstance(given, str) else list(given)
+    found = {}
+    for spec in specs:
+        module_name, _, name = str(spec).rpartition(":")
+        if not module_name or not name:
+            raise ConfigError(f"--custom-objects {spec}: give module:Name (or path/to/file.py:Name)")
+        try:
+            if module_name.endswith(".py"):
+                where = Path(module_name)
+                if not where.is_file():
+                    raise ModuleNotFoundError(f"no file {where}")
+                loader = importlib.util.spec_from_file_location(where.stem, where)
+                module = importlib.util.module_from_spec(loader)
+                loader.loader.exec_module(module)
+            else:
+                if os.getcwd() not in sys.path and "" not in sys.path:
+                    sys.path.insert(0, os.getcwd())
+                module = importlib.import_module(module_name)
+        except Exception as exc:  # the user's module: any error of theirs is one line
+            raise ConfigError(f"--custom-objects {spec}: cannot import {module_name}: "
+                              f"{type(exc).__name__}: {exc}") from None
+        if not hasattr(module, name):
+            raise ConfigError(f"--custom-objects {spec}: {module_name} has no '{name}'")
+        found[name] = getattr(module, name)
+    return found, [str(s) for s in specs]
+
+
+def load_model_file(path: Path, kind: str, objects: dict, *, safe_mode: bool | None = None):
+    """Keras's loader (keras, h5 or saved_model), its errors made one line: a class it cannot find
+    names --custom-objects."""
     from zoo.backend import keras
 
-    if safe_mode is None:
-        safe_mode = os.environ.get("ZOO_UNSAFE", "") in ("", "0")
+    if kind == "saved_model":
+        return saved_model_as_keras(path)
+    safe = os.environ.get("ZOO_UNSAFE", "") in ("", "0") if safe_mode is None else safe_mode
     try:
-        return keras().saving.load_model(path, compile=False, safe_mode=safe_mode)
+        if kind == "h5":
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return keras().saving.load_model(path, compile=False, custom_objects=objects or None)
+        return keras().saving.load_model(path, compile=False, safe_mode=safe, custom_objects=objects or None)
     except Exception as exc:  # Keras raises many types for a bad file
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        if "safe_mode" in str(exc):
-            reason = ("it holds Python code (a Lambda layer) that safe mode refuses to run; "
-                      "if you trust the file: zoo --unsafe ..., or load_model(path, safe_mode=False)")
-        raise ModelLoadError(f"cannot load {path}: {reason}") from exc
+        raise ModelLoadError(f"cannot load {path}: {_reason(exc)}") from None
+
+
+def _reason(exc: Exception) -> str:
+    import re
+
+    text = str(exc).strip()
+    missing = re.search(r"[Cc]ould not (?:locate|deserialize) (?:class|function) '([^']+)'", text) or \
+        re.search(r"Unknown (?:layer|object|class)(?: name)?: '?([A-Za-z_][\w.]*)'?", text)
+    if missing:
+        name = missing.group(1)
+        return (f"it uses the class '{name}', which is not part of Keras; name its module with "
+                f"--custom-objects module:{name} (in Python: custom_objects={{'{name}': {name}}})")
+    if "safe_mode" in text:
+        return ("it holds Python code (a Lambda layer) that safe mode refuses to run; if you trust the file: "
+                "zoo --unsafe ..., or load_model(path, safe_mode=False)")
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return first[:300]
+
+
+def saved_model_as_keras(path: Path):
+    """A SavedModel wrapped as a one-layer Keras model (TFSMLayer) on its serving signature."""
+    from zoo.backend import keras
+
+    import tensorflow as tf
+
+    k = keras()
+    try:
+        loaded = tf.saved_model.load(str(path))
+    except Exception as exc:  # noqa: BLE001 - TensorFlow's many types for a bad folder
+        raise ModelLoadError(f"cannot load {path}: {_reason(exc)}") from None
+    endpoint = "serving_default" if "serving_default" in loaded.signatures else next(iter(loaded.signatures), None)
+    if endpoint is None:
+        raise ModelLoadError(f"cannot load {path}: the SavedModel has no signature to call")
+    signature = loaded.signatures[endpoint]
+    specs = [s for s in signature.structured_input_signature[1].values()]
+    outputs = signature.structured_outputs
+    if len(specs) != 1 or len(outputs) != 1:
+        raise ModelLoadError(f"{path}: its '{endpoint}' signature takes {len(specs)} input(s) and gives "
+                             f"{len(outputs)} output(s); zoo takes models of one input and one output")
+    spec = specs[0]
+    layer = k.layers.TFSMLayer(str(path), call_endpoint=endpoint, name="saved_model")
+    inputs = k.Input(shape=tuple(spec.shape[1:]), dtype=spec.dtype.name, name="input")
+    out = layer(inputs)
+    if isinstance(out, dict):
+        out = next(iter(out.values()))
+    return k.Model(inputs, out, name=path.resolve().name)
+
+

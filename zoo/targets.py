@@ -2,16 +2,20 @@
 
 A TARGET is read in this order, whichever command asks:
 
+0. a `keras.Model` object (the API only);
 1. a path: a run folder (it holds card.json) or its model.keras, a SavedModel folder, a `.keras`
-   file, an artifact (`.tflite`, `.onnx`); a word with a '/' or a model file's ending that is
-   none of these is refused as a path, a bare word that names some other folder is read on as a name;
+   or legacy `.h5` file, an artifact (`.tflite`, `.onnx`); a word with a '/' or a model file's
+   ending that is none of these is refused as a path, a bare word that names some other folder
+   is read on as a name;
 2. `MODEL.TAG`: weights that ship in the package (`lenet5.mnist`);
 3. a registry name or alias (`lenet`), for the commands that take a model itself;
 4. a run name under the output folder.
 
 Each command takes some of the kinds (`RUNS`, `MODELS`, `ANYTHING` below, as its help says);
 one set of rules reads the name and one set of errors says what it is not. A run name whose
-first training is still under way says so, with the trainer's pid and start.
+first training is still under way says so, with the trainer's pid and start. A model file (or
+object) that a run command is given is taken in as a run first (`Target.run_folder`,
+zoo.models.adopted), with what the user stated of it.
 """
 
 from __future__ import annotations
@@ -24,13 +28,15 @@ from pathlib import Path
 from zoo import locks, runs
 from zoo.errors import ConfigError, ModelLoadError, UnknownModelError, ZooError
 
-RUN, PRETRAINED, REGISTRY, KERAS_FILE, SAVED_MODEL, ARTIFACT = (
-    "run", "pretrained", "registry", "keras_file", "saved_model", "artifact")
+RUN, PRETRAINED, REGISTRY, KERAS_FILE, H5_FILE, SAVED_MODEL, MODEL_OBJECT, ARTIFACT = (
+    "run", "pretrained", "registry", "keras_file", "h5_file", "saved_model", "model_object", "artifact")
 ARTIFACT_SUFFIXES = (".tflite", ".onnx")
+MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
+FILES = (KERAS_FILE, H5_FILE, SAVED_MODEL, MODEL_OBJECT)  # a user's model: taken in as a run
 # the kinds each command takes
-RUNS = (RUN, PRETRAINED)  # evaluate, export, benchmark
-MODELS = (PRETRAINED, REGISTRY, KERAS_FILE, RUN)  # summary, explain
-ANYTHING = (RUN, PRETRAINED, KERAS_FILE, SAVED_MODEL, ARTIFACT)  # predict
+RUNS = (RUN, PRETRAINED, *FILES)  # evaluate, export, benchmark, train's fine-tuning
+MODELS = (PRETRAINED, REGISTRY, *FILES, RUN)  # summary, explain
+ANYTHING = (RUN, PRETRAINED, *FILES, ARTIFACT)  # predict
 
 
 @dataclass(frozen=True)
@@ -39,12 +45,20 @@ class Target:
 
     kind: str
     name: str
-    path: Path | None = None  # a run folder, .keras file, SavedModel folder or artifact
+    path: Path | None = None  # a run folder, model file, SavedModel folder or artifact
     weights: object = None  # a zoo.models.pretrained.Weights
-    entry: object = None  # a zoo.models.registry.ModelEntry
+    entry: object = None  # a zoo.models.registry.ModelEntry, or the keras.Model given
 
-    def run_folder(self, out=None) -> Path:
-        """The run folder: a run's own, or the shipped weights written as one (once, atomically)."""
+    def run_folder(self, out=None, stated=None, *, allow=()) -> Path:
+        """The run folder: a run's own, the shipped weights written as one (once, atomically), or a
+        model file taken in with what `stated` (a zoo.models.adopted.Stated) says of it. A run has
+        its own labels and data: `stated` beyond `allow` is refused for it."""
+        from zoo.models import adopted
+
+        stated = stated or adopted.Stated()
+        if self.kind in FILES:
+            return adopted.as_run(self.loaded(stated.custom_objects), stated, runs.output_root(out))
+        stated.refuse_for_run(self.name, allow)
         if self.kind == PRETRAINED:
             from zoo.models import pretrained
 
@@ -53,7 +67,15 @@ class Target:
             raise ConfigError(f"{self.name} is a {self.kind.replace('_', ' ')}, not a run")
         return self.path
 
-    def model(self):
+    def loaded(self, custom_objects=None):
+        """A model file or object, read once (a zoo.models.adopted.Loaded)."""
+        from zoo.models import adopted
+
+        if self.kind == MODEL_OBJECT:
+            return adopted.from_object(self.entry)
+        return adopted.load_file(self.path, custom_objects)
+
+    def model(self, custom_objects=None):
         """The Keras model: trained for a run, shipped weights or a file; untrained from the registry."""
         if self.kind == REGISTRY:
             from zoo.models.registry import build_model
@@ -63,8 +85,10 @@ class Target:
             from zoo.models import pretrained
 
             return pretrained.build(self.weights, {})
-        if self.kind in (RUN, KERAS_FILE):
-            return runs.load_model(self.path)
+        if self.kind == RUN:
+            return runs.load_model(self.path, custom_objects=custom_objects)
+        if self.kind in FILES:
+            return self.loaded(custom_objects).model
         raise ConfigError(f"{self.name} is a {self.kind.replace('_', ' ')}, not a Keras model")
 
 
@@ -95,7 +119,12 @@ class Run:
 
 
 def resolve(target, accept: tuple[str, ...], *, out=None) -> Target:
-    """What `target` (a name, a path, or a `zoo.Run`) names among the kinds `accept`; one line if none."""
+    """What `target` (a name, a path, a `zoo.Run` or a keras.Model) names among the kinds `accept`;
+    one line if none."""
+    if hasattr(target, "layers") and hasattr(target, "inputs") and not isinstance(target, (str, os.PathLike)):
+        if MODEL_OBJECT not in accept:
+            raise ConfigError(f"this command takes a name or a path, not a {type(target).__name__} object")
+        return Target(MODEL_OBJECT, str(getattr(target, "name", "model")), entry=target)
     text = str(getattr(target, "path", None) or target)
     path = Path(text)
     found = _path_kind(path) if _exists(path) else None
@@ -104,7 +133,7 @@ def resolve(target, accept: tuple[str, ...], *, out=None) -> Target:
     # a path that is no model or run is said so; a bare word that happens to name a folder here
     # (`cli`, a run's own name) is read as a name below
     if (found is not None or (_exists(path) and path.is_file()) or os.sep in text or "/" in text
-            or text.endswith((".keras", *ARTIFACT_SUFFIXES))):
+            or text.endswith((*MODEL_SUFFIXES, *ARTIFACT_SUFFIXES))):
         raise _none_of(text, accept, out, path=path)
     from zoo.models import pretrained
 
@@ -142,6 +171,8 @@ def _path_kind(path: Path) -> tuple[str, Path] | None:
         return KERAS_FILE, path / runs.MODEL_FILE
     if path.is_file() and path.suffix == ".keras":
         return KERAS_FILE, path
+    if path.is_file() and path.suffix in (".h5", ".hdf5"):
+        return H5_FILE, path
     if path.is_file() and path.suffix in ARTIFACT_SUFFIXES:
         return ARTIFACT, path
     return None

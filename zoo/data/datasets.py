@@ -49,8 +49,12 @@ class Dataset:
     source: str  # where it was read from
     split: str  # "official", or how the test split was made
     notes: list[str] = field(default_factory=list)  # skipped files, re-decoded files
+    labelled: bool = True  # False: a folder of images with no classes, for calibration and agreement only
 
     def describe(self) -> dict:
+        if not self.labelled:
+            return {"name": self.name, "kind": self.kind, "source": self.source, "split": self.split,
+                    "labelled": False, "examples": int(len(self.x_test)), "notes": self.notes}
         return {
             "name": self.name,
             "kind": self.kind,
@@ -481,8 +485,12 @@ def load_dataset(
             raise DataError(f"--data {spec_str}: no such file or folder, and not a dataset name ({', '.join(NAMED)})")
         if path.is_file() and path.suffix.lower() in (".csv", ".tsv", ".txt"):
             dataset = load_csv(path, text_column, label_column, seed)
+        elif path.is_file() and path.suffix.lower() == ".npz" and _arrays_npz(path):
+            dataset = load_arrays(path, kind, seed)
         elif path.is_file() and path.suffix.lower() == ".npz" or _mnist_like(path):
             dataset = load_mnist(path)
+        elif path.is_dir() and _loose_images(path):
+            dataset = load_unlabeled_images(path, image_shape or (28, 28, 1))
         elif path.is_dir() and (path / "train" / "pos").is_dir() and (path / "test" / "neg").is_dir():
             dataset = load_imdb(path, seed)
         elif path.is_dir():
@@ -495,6 +503,8 @@ def load_dataset(
                 dataset = load_text_folder(path, seed)
         else:
             raise DataError(f"{path}: not a dataset: expected a folder of class sub-folders, a CSV file, or MNIST files")
+    if dataset.kind == "tensor":  # arrays as the model takes them: their shape is checked against its input
+        return dataset
     if dataset.kind != kind:
         raise DataError(f"{dataset.source} holds {dataset.kind} data, but the model takes {kind}")
     if kind == "image" and image_shape is not None and dataset.x_train.shape[1:] != tuple(image_shape):
@@ -503,6 +513,76 @@ def load_dataset(
             f"the model takes {'×'.join(map(str, image_shape))}"
         )
     return dataset
+
+
+def _arrays_npz(path: Path) -> bool:
+    """An .npz of the user's own arrays (`x` and `y`), not MNIST's four."""
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return {"x", "y"} <= set(f.files)
+    except (OSError, ValueError, EOFError):
+        return False
+
+
+def load_arrays(path: Path, kind: str, seed: int = SPLIT_SEED) -> Dataset:
+    """An .npz holding `x` and `y` (and `x_test`, `y_test` for an official split; `labels` optional).
+
+    uint8 `x` of rank 3 or 4 is pixels, preprocessed as the model's record says; text `x` (strings)
+    is tokenized; any other `x` (floats, token ids) is the model's input tensor as it is."""
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {key: f[key] for key in f.files}
+    except (OSError, ValueError, EOFError) as exc:
+        raise DataError(f"{path}: not a readable .npz ({exc})") from None
+    x, y = arrays["x"], arrays["y"]
+    if len(x) != len(y):
+        raise DataError(f"{path}: x holds {len(x)} examples and y {len(y)}; they must match")
+    if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer) or (y.size and y.min() < 0):
+        raise DataError(f"{path}: y must be class indices (whole numbers from 0), one per example; "
+                        f"got {y.dtype} of shape {y.shape}")
+    classes = int(max(y.max(initial=0), arrays.get("y_test", y).max(initial=0))) + 1
+    labels = [str(v) for v in arrays["labels"]] if "labels" in arrays else [str(i) for i in range(classes)]
+    if x.dtype == np.uint8 and x.ndim in (3, 4):
+        found = "image"
+        arrays = {k: (v[..., None] if k.startswith("x") and v.ndim == 3 else v) for k, v in arrays.items()}
+    elif x.dtype.kind in "US":
+        found = "text"
+    else:
+        found = "tensor"
+    if found != "tensor" and found != kind:
+        raise DataError(f"{path} holds {found} data, but the model takes {kind}")
+    test = (arrays["x_test"], arrays["y_test"]) if {"x_test", "y_test"} <= arrays.keys() else None
+    x = arrays["x"] if found != "text" else x.astype(object)
+    if test is not None and found == "text":
+        test = (test[0].astype(object), test[1])
+    return _finish(path.stem, found, labels, x, y, str(path), seed, [], test=test)
+
+
+def _loose_images(folder: Path) -> bool:
+    """A folder of images with no class sub-folders."""
+    return not _class_folders(folder) and any(p.suffix.lower() in IMAGE_SUFFIXES for p in folder.iterdir())
+
+
+def load_unlabeled_images(folder: Path, shape) -> Dataset:
+    """Images with no classes: they calibrate int8 and measure agreement with Keras, not accuracy.
+    Every one of them serves both."""
+    from zoo.data.images import read_resized
+
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    images, bad = [], []
+    for file in files:
+        try:
+            images.append(read_resized(file, tuple(shape))[0])
+        except DataError as exc:
+            bad.append(str(exc))
+    if bad:
+        warnings.warn(f"{folder}: skipped {len(bad)} unreadable image(s), first: {bad[0]}", ZooWarning, stacklevel=3)
+    if not images:
+        raise DataError(f"{folder}: no readable images")
+    x = np.stack(images)
+    none = np.full(len(x), -1, np.int32)
+    return Dataset(Path(folder).resolve().name, "image", [], x, none, x, none, str(folder),
+                   "unlabeled: every image calibrates and is compared with Keras", [], labelled=False)
 
 
 def _mnist_like(path: Path) -> bool:

@@ -6,11 +6,13 @@ that record (and `vocab.txt` for text), so nothing depends on training code.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
 
 from zoo.data.digits import FORM
+from zoo.errors import DataError
 
 VOCAB_FILE = "vocab.txt"
 STANDARDIZE = "lower_and_strip_punctuation"
@@ -26,10 +28,38 @@ class ImagePreprocessing:
 
     kind = "image"
 
-    def __init__(self, shape, scale: float = 1 / 255, offset: float = 0.0, normalize: str | None = None):
+    def __init__(self, shape, scale: float = 1 / 255, offset: float = 0.0, normalize: str | None = None,
+                 normalization: dict | None = None):
         self.shape = tuple(int(d) for d in shape)
         self.scale, self.offset = float(scale), float(offset)
         self.normalize = normalize
+        self.normalization = normalization  # a model file's: what --normalize said, or what was read from the model
+
+    @classmethod
+    def from_option(cls, shape, option: str, *, stated: bool = True, reason: str | None = None) -> "ImagePreprocessing":
+        """The scaling `--normalize` names: `scale` (pixel / 255), `none` (raw 0-255 pixels) or
+        `MEAN,STD` on 0-255 pixels, x = (pixel - MEAN) / STD, as TFLite metadata's
+        NormalizationOptions and MediaPipe take them. `stated` False: nobody said, and the card says
+        it was assumed (`reason`)."""
+        text = str(option).strip().lower()
+        if text == "scale":
+            scale, offset = 1 / 255, 0.0
+        elif text == "none":
+            scale, offset = 1.0, 0.0
+        else:
+            parts = text.split(",")
+            try:
+                mean, std = (float(v) for v in parts)
+            except ValueError:
+                raise DataError(f"--normalize {option}: give scale (pixel / 255), none (0-255 pixels as they are) "
+                                "or MEAN,STD on 0-255 pixels (127.5,127.5 for -1..1)") from None
+            if not std > 0 or not all(map(math.isfinite, (mean, std))):
+                raise DataError(f"--normalize {option}: STD must be a positive number")
+            scale, offset = 1 / std, -mean / std + 0.0  # not -0.0
+            text = f"{mean:g},{std:g}"
+        mean_std = {"mean": -offset / scale + 0.0, "std": 1 / scale}
+        record = {"option": text, "stated": stated, **mean_std, **({"reason": reason} if reason else {})}
+        return cls(shape, scale, offset, None, record)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return np.asarray(x, dtype=np.float32) * np.float32(self.scale) + np.float32(self.offset)
@@ -51,7 +81,26 @@ class ImagePreprocessing:
             "scale": self.scale,
             "offset": self.offset,
             "formula": "x = pixel * scale + offset",
+            **({"normalization": self.normalization} if self.normalization else {}),
         }
+
+
+class TensorPreprocessing:
+    """Arrays the model takes as they are (a model file whose input is neither an image nor
+    token ids of a known vocabulary): float32, or int32 for token ids."""
+
+    kind = "tensor"
+
+    def __init__(self, shape, dtype: str = "float32"):
+        self.shape = tuple(int(d) for d in shape)
+        self.dtype = str(dtype)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(x, dtype=self.dtype)
+
+    def to_dict(self) -> dict:
+        return {"type": "tensor", "input_shape": list(self.shape), "dtype": self.dtype,
+                "formula": "x as given: the model's input tensor"}
 
 
 class TextPreprocessing:
@@ -118,7 +167,10 @@ def from_spec(spec: dict, folder: Path):
     a text model's vocabulary is read from `folder`."""
     if spec["type"] == "image":
         normalize = (spec.get("normalize") or {}).get("name")  # absent in runs made before it existed
-        return ImagePreprocessing(spec["input_shape"], spec["scale"], spec["offset"], normalize)
+        return ImagePreprocessing(spec["input_shape"], spec["scale"], spec["offset"], normalize,
+                                  spec.get("normalization"))
+    if spec["type"] == "tensor":
+        return TensorPreprocessing(spec["input_shape"], spec.get("dtype", "float32"))
     vocab_path = Path(folder) / spec.get("vocab_file", VOCAB_FILE)
     lines = vocab_path.read_text(encoding="utf-8").split("\n")
     vocabulary = lines[: spec["vocab_size"]]

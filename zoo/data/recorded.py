@@ -11,6 +11,17 @@ def run_dataset(folder: Path, card, data: str | None = None):
     from zoo.data.datasets import load_dataset
     from zoo.data.preprocess import from_spec
 
+    from zoo.data.preprocess import TensorPreprocessing
+    from zoo.errors import DataError
+
     prep = from_spec(card.preprocessing, folder)
     spec = data or card.dataset_spec
-    return prep, load_dataset(spec, kind=prep.kind, image_shape=getattr(prep, "shape", None))
+    if spec is None:
+        raise DataError(f"run '{card.run}' was taken in without data: give --data SPEC")
+    dataset = load_dataset(spec, kind=prep.kind, image_shape=getattr(prep, "shape", None))
+    if dataset.kind == "tensor":  # arrays as the model takes them
+        if tuple(dataset.x_test.shape[1:]) != tuple(card.preprocessing["input_shape"]):
+            raise DataError(f"{dataset.source}: x is {'×'.join(map(str, dataset.x_test.shape[1:]))} per example, "
+                            f"the model takes {'×'.join(map(str, card.preprocessing['input_shape']))}")
+        prep = TensorPreprocessing(dataset.x_test.shape[1:], "int32" if dataset.x_test.dtype.kind in "iu" else "float32")
+    return prep, dataset
