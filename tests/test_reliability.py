@@ -95,7 +95,7 @@ CASES = [
      "Error: Invalid value for '--target': 'tpu' is not one of 'cpu', 'gpu', 'edgetpu', 'micro'. (see 'zoo export --help')"),
     (["summary", "{notmodel}"], 1, "Error: cannot load TMP/broken.keras: not a Keras model file (a .keras file is a zip archive)"),
     (["predict", "{notmodel}", "x.png"], 1,
-     "Error: TMP/broken.keras: no metadata beside it (broken.keras.json); export it with 'zoo export'"),
+     "Error: cannot load TMP/broken.keras: not a Keras model file (a .keras file is a zip archive)"),
     (["frobnicate"], 2, "Error: No such command 'frobnicate'. (see 'zoo --help')"),
 ]
 

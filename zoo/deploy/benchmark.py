@@ -55,13 +55,18 @@ def interleaved(cases: dict, x: np.ndarray, repeats: int, warmup: int = 3) -> di
     return results
 
 
-def benchmark(run, *, repeats: int = 50, batch: int = 256, examples: int = 2048, out=None) -> dict:
-    """Measure the Keras model and each artifact in `RUN/export/` (exporting the standard set if missing)."""
+def benchmark(run, *, repeats: int = 50, batch: int = 256, examples: int = 2048, out=None, **stated) -> dict:
+    """Measure the Keras model and each artifact in `RUN/export/` (exporting the standard set if missing).
+
+    `run` may be a model file (or keras.Model), taken in as a run first with `stated`: data,
+    labels, normalize, vocab, custom_objects (zoo.models.adopted.Stated). Without data its rows
+    show agreement with Keras on random inputs, and the int8 rows say they need data."""
     from zoo import locks
 
     from zoo import targets
+    from zoo.models.adopted import Stated
 
-    folder = targets.resolve(run, targets.RUNS, out=out).run_folder(out)
+    folder = targets.resolve(run, targets.RUNS, out=out).run_folder(out, Stated.of(stated))
     with locks.hold(folder.parent, folder.name, locks.BENCHMARK):
         return _benchmark(folder, repeats, batch, examples)
 
@@ -81,6 +86,10 @@ def _benchmark(folder: Path, repeats: int, batch: int, examples: int) -> dict:
     if not any(a["format"] == "micro" for a in known):
         missing.append(("micro", "int8", "micro"))
     for fmt, quant, target in missing:
+        if quant == "int8" and job.calibration is None:
+            rows.append({"format": fmt, "quantize": quant, **({"target": target} if target else {}),
+                         "status": "skipped: int8 is calibrated on real examples; give --data SPEC"})
+            continue
         try:
             known = record(job, [export_one(job, fmt, quant, target)])  # listed as soon as it is in place
         except Exception as exc:  # a failed format is a row, not an abort
@@ -93,11 +102,17 @@ def _benchmark(folder: Path, repeats: int, batch: int, examples: int) -> dict:
 
     def quality(probs) -> dict:
         probs = as_class_probabilities(probs)
-        return {"accuracy": float((probs.argmax(1) == y).mean()), "ece": round(ece(probs, y), 6)}
+        agreement = {"top1_agreement": round(float((probs.argmax(1) == job.keras_probs.argmax(1)).mean()), 6)}
+        if y is None:  # no labels: how often it agrees with Keras is all that can be said
+            return agreement
+        return {"accuracy": float((probs.argmax(1) == y).mean()), "ece": round(ece(probs, y), 6), **agreement}
 
+    keras_file = folder / runs.MODEL_FILE
+    if not keras_file.exists():  # a SavedModel taken in as it is
+        keras_file = folder / runs.SAVED_MODEL_DIR
     keras_row = {
-        "format": "keras", "quantize": "none", "path": str(folder / runs.MODEL_FILE),
-        "size_kb": size_kb(folder / runs.MODEL_FILE), **quality(job.keras_probs), "status": "ok",
+        "format": "keras", "quantize": "none", "path": str(keras_file),
+        "size_kb": size_kb(keras_file), **quality(job.keras_probs), "status": "ok",
     }
     measured, latency, throughput = [keras_row], {"keras predict": lambda b: model.predict(b, verbose=0),
                                                   "keras call": lambda b: model(b, training=False)}, {}
@@ -144,6 +159,7 @@ def _benchmark(folder: Path, repeats: int, batch: int, examples: int) -> dict:
         if "throughput" in row:
             row["throughput"] = round(row["throughput"], 1)
     return {
-        "run": card.run, "model": card.model, "examples": int(len(y)),
+        "run": card.run, "model": card.model, "examples": int(len(x)),
+        **({"verified_on": job.verified_on} if job.verified_on else {}),
         "batch": batch, "repeats": repeats, "throughput_repeats": max(5, repeats // 5), "rows": measured + rows,
     }

@@ -176,29 +176,42 @@ class ExportJob:
     card: object  # a zoo.card.Card
     model: object
     x_test: np.ndarray
-    y_test: np.ndarray
+    y_test: np.ndarray | None  # None: no labels (random inputs, a folder of loose images): agreement only
     keras_probs: np.ndarray
-    calibration: np.ndarray
+    calibration: np.ndarray | None  # None: no data to calibrate int8 on
+    verified_on: str | None = None  # said when the test inputs are not a test split ("256 random inputs")
 
 
 def prepare_run(folder, calibration_samples: int, model=None) -> ExportJob:
     """Load a run folder once for any number of exports: its model, test split, Keras answers,
-    calibration data."""
+    calibration data. A model taken in without data is verified on random inputs in its input's
+    range, and has nothing to calibrate on."""
     from zoo.data.recorded import run_dataset
     from zoo.metrics import as_class_probabilities
 
     folder = Path(folder)
     card = runs.read_card(folder)
     model = model if model is not None else runs.load_model(folder)
-    prep, dataset = run_dataset(folder, card)
-    x_test = prep(dataset.x_test)
-    from zoo.data.datasets import sample_across_classes
+    verified_on = None
+    if card.dataset_spec is None:
+        from zoo.data.preprocess import from_spec
+        from zoo.models.adopted import random_inputs
 
-    limit = card.limit
-    x_train, y_train = (dataset.x_train[:limit], dataset.y_train[:limit]) if limit else (dataset.x_train, dataset.y_train)
-    calibration = prep(x_train[sample_across_classes(y_train, calibration_samples)])
+        x_test, verified_on = random_inputs(card, from_spec(card.preprocessing, folder), model)
+        y_test, calibration = None, None
+    else:
+        prep, dataset = run_dataset(folder, card)
+        x_test = prep(dataset.x_test)
+        from zoo.data.datasets import sample_across_classes
+
+        limit = card.limit
+        x_train, y_train = (dataset.x_train[:limit], dataset.y_train[:limit]) if limit else (dataset.x_train, dataset.y_train)
+        calibration = prep(x_train[sample_across_classes(y_train, calibration_samples)])
+        y_test = dataset.y_test if dataset.labelled else None
+        if not dataset.labelled:
+            verified_on = f"verified on the {len(x_test):,} images of {dataset.source} (no labels: agreement only)"
     keras_probs = as_class_probabilities(model.predict(x_test, batch_size=1024, verbose=0))
-    return ExportJob(folder, card, model, x_test, dataset.y_test, keras_probs, calibration)
+    return ExportJob(folder, card, model, x_test, y_test, keras_probs, calibration, verified_on)
 
 
 def size_kb(path: Path) -> float:
@@ -215,13 +228,15 @@ def verify(runner, job: ExportJob, quantize: str) -> dict:
     agreement = float((probs.argmax(1) == job.keras_probs.argmax(1)).mean())
     max_diff = float(np.abs(probs - job.keras_probs).max())
     min_agreement, max_allowed = TOLERANCE[quantize]
+    labelled = job.y_test is not None
     report = {
-        "examples": int(len(job.y_test)),
+        "examples": int(len(job.x_test)),
         "top1_agreement": round(agreement, 6),
         "max_abs_diff": max_diff,
-        "accuracy": float((probs.argmax(1) == job.y_test).mean()),
-        "keras_accuracy": float((job.keras_probs.argmax(1) == job.y_test).mean()),
+        "accuracy": float((probs.argmax(1) == job.y_test).mean()) if labelled else None,
+        "keras_accuracy": float((job.keras_probs.argmax(1) == job.y_test).mean()) if labelled else None,
         "thresholds": {"top1_agreement": min_agreement, "max_abs_diff": max_allowed},
+        **({"verified_on": job.verified_on} if job.verified_on else {}),
     }
     report["passed"] = agreement >= min_agreement and (max_allowed is None or max_diff <= max_allowed)
     return report
@@ -235,6 +250,7 @@ def _metadata(job: ExportJob, runner, format: str, quantize: str, target: str | 
         "quantize": quantize,
         "target": target,
         "labels": job.card.labels,
+        **({"labels_source": job.card.source.get("labels"), "source": job.card.source} if job.card.source else {}),
         "input_shape": list(job.model.inputs[0].shape[1:]),
         "preprocessing": job.card.preprocessing,
         "output": "sigmoid" if job.model.output.shape[-1] == 1 else "softmax",
@@ -332,8 +348,12 @@ def _micro_sources(job: ExportJob, runner, path: Path, check: dict, fits: dict) 
         scale, zero = detail["quantization"]
         return {"dtype": np.dtype(detail["dtype"]).name, "shape": detail["shape"], "scale": scale, "zero_point": zero}
 
-    verified = (f"Verified in the TFLM interpreter: {check['accuracy']:.2%} top-1 on {check['examples']:,} test "
-                f"examples, {check['top1_agreement']:.2%} agreement with the Keras model.")
+    if check["accuracy"] is None:
+        verified = (f"Verified in the TFLM interpreter: {check['top1_agreement']:.2%} top-1 agreement with the Keras "
+                    f"model on {check['examples']:,} unlabeled examples.")
+    else:
+        verified = (f"Verified in the TFLM interpreter: {check['accuracy']:.2%} top-1 on {check['examples']:,} test "
+                    f"examples, {check['top1_agreement']:.2%} agreement with the Keras model.")
     written = micro.write_sources(
         path, run=job.card.run, model=job.card.model, arena=runner.arena_bytes,
         io={"input": end(runner.input), "output": end(runner.output), "ops": runner.ops},
@@ -406,11 +426,15 @@ ALL = tuple(f for f in FORMATS if f != "micro")
 
 def export(run, format: str | None = None, quantize: str | None = None, target: str | None = None,
            calibration_samples: int = 500, out=None, *, board: str | None = None, flash_kb: float | None = None,
-           ram_kb: float | None = None) -> list[dict]:
-    """Export a run and verify each artifact in its runtime; write `export/export.json`.
+           ram_kb: float | None = None, data: str | None = None, labels=None, normalize: str | None = None,
+           vocab: str | None = None, custom_objects=None) -> list[dict]:
+    """Export a run (or any Keras model) and verify each artifact in its runtime; write `export/export.json`.
 
     Args:
-        run: a `Run`, a run name, or a run folder.
+        run: a `Run`, a run name, a run folder; or a model zoo did not make: a `.keras` or `.h5`
+            file, a SavedModel folder, a `keras.Model`. Such a model is taken in as a run folder
+            (`<out>/<stem>/`) first, with what `data`, `labels`, `normalize`, `vocab` and
+            `custom_objects` say of it (zoo.models.adopted.Stated); later commands name it so.
         format: saved_model, tflite, onnx or all (default tflite, or the target's formats).
         quantize: none, dynamic, float16 or int8 (TFLite only).
         target: cpu (float32 + dynamic TFLite), gpu (SavedModel + float16 TFLite + ONNX),
@@ -424,10 +448,12 @@ def export(run, format: str | None = None, quantize: str | None = None, target: 
         One report per artifact: path, size, seconds and the parity check.
 
     Raises:
-        ConfigError: an invalid combination. ExportError: a failed or disagreeing export.
+        ConfigError: an invalid combination, or int8 with no data. ExportError: what the target
+        cannot run (before converting), a failed or disagreeing export.
     """
     from zoo import locks, ranges, targets
     from zoo.deploy import micro
+    from zoo.models.adopted import Stated
 
     pairs = plan(format, quantize, target)
     ranges.check("calibration_samples", calibration_samples)
@@ -436,11 +462,24 @@ def export(run, format: str | None = None, quantize: str | None = None, target: 
     budget = micro.budget(board, flash_kb, ram_kb)
     for f, _ in pairs:  # a missing runtime is one line before anything is loaded
         _ready(f)
-    folder = targets.resolve(run, targets.RUNS, out=out).run_folder(out)  # the run, opened once
+    stated = Stated(data, labels, normalize, vocab, custom_objects)
+    found = targets.resolve(run, targets.RUNS, out=out)
+    folder = found.run_folder(out, stated)  # the run, opened once
     with locks.hold(folder.parent, folder.name, locks.EXPORT):
-        model = runs.load_model(folder)
+        card = runs.read_card(folder)
+        calibrated = [f"{f}/{q}" for f, q in pairs if q == "int8"]
+        if calibrated and card.dataset_spec is None:
+            raise ConfigError(f"{', '.join(calibrated)} is calibrated on real examples, and {folder.name} has no data: "
+                              "give --data SPEC (a dataset, an .npz with x and y, or a folder of images)")
+        # a keras.Model given is used as it is: its custom classes may be nowhere to import from
+        model = found.entry if found.kind == targets.MODEL_OBJECT else runs.load_model(folder)
         for f, _ in pairs:  # image_cnn's 85M int8 weights are refused before a minute of converting
             _ready(f, folder.name, model, budget)
+        if card.source:  # a model zoo did not make: what the target cannot run is said before converting
+            from zoo.deploy import compat
+
+            for f, q in pairs:
+                compat.check(model, f, q, target, _saved_model)
         job = prepare_run(folder, calibration_samples, model=model)  # its card and data, read once
         reports = []
         for f, q in pairs:
@@ -509,7 +548,8 @@ def record(job: ExportJob, reports: list[dict]) -> list[dict]:
 def _write_report(job: ExportJob, artifacts: list[dict]) -> None:
     report_path = job.folder / EXPORT_DIR / REPORT_FILE
     report_path.parent.mkdir(exist_ok=True)
-    keras_accuracy = float((job.keras_probs.argmax(1) == job.y_test).mean())
+    keras_accuracy = float((job.keras_probs.argmax(1) == job.y_test).mean()) if job.y_test is not None else None
     document = {"run": job.card.run, "model": job.card.model,
-                "keras_accuracy": keras_accuracy, "artifacts": artifacts}
+                "keras_accuracy": keras_accuracy, **({"verified_on": job.verified_on} if job.verified_on else {}),
+                "artifacts": artifacts}
     write_atomic(report_path, json.dumps(document, indent=2) + "\n")

@@ -439,6 +439,9 @@ def describe_preprocessing(preprocessing: dict) -> str:
                 f"whitespace, each word's line "
                 f"number in {preprocessing.get('vocab_file', 'vocab.txt')} (1 if unknown), padded with 0 to "
                 f"{preprocessing.get('sequence_length')} ids")
+    if preprocessing.get("type") == "tensor":
+        shape = "x".join(map(str, preprocessing.get("input_shape", [])))
+        return f"A {shape} {preprocessing.get('dtype', 'float32')} tensor as the model takes it, then q = round(x / scale) + zero point"
     ink = "a centred 20x20 digit, light ink on black, " if preprocessing.get("normalize") else ""
     shape = "x".join(map(str, preprocessing.get("input_shape", [])))
     return (f"A {shape} image, {ink}x = pixel * {preprocessing.get('scale', 1):.9g} + "

@@ -15,7 +15,7 @@ from zoo import ranges, runs
 from zoo.errors import ConfigError, ModelLoadError, ZooWarning
 
 
-def resolve_artifact(target, out=None) -> Path:
+def resolve_artifact(target, out=None, stated=None) -> Path:
     """The file or folder to run: an artifact, a `.keras` file or SavedModel as they are, a run's
     folder, or for `MODEL.TAG` its verified float32 LiteRT file where one ships (no TensorFlow to
     import), else its run folder."""
@@ -23,6 +23,10 @@ def resolve_artifact(target, out=None) -> Path:
     from zoo.models import pretrained
 
     found = targets.resolve(target, targets.ANYTHING, out=out)
+    if found.kind in targets.FILES:  # a model file: its labels and preprocessing as the user stated them
+        return found.run_folder(out, stated)
+    if stated is not None and stated.said:
+        stated.refuse_for_run(found.name)
     if found.kind != targets.PRETRAINED:
         return found.path
     weights = found.weights
@@ -49,17 +53,21 @@ def artifact_metadata(artifact: str | Path) -> tuple[dict, Path]:
     if (folder / runs.CARD_FILE).is_file():
         card = runs.read_card(folder)
         meta = {"model": card.model, "run": card.run, "labels": card.labels, "preprocessing": card.preprocessing,
-                "input_shape": card.preprocessing.get("input_shape")}
+                "input_shape": card.preprocessing.get("input_shape"),
+                **({"labels_source": card.source.get("labels")} if card.source else {})}
         return meta, folder
     raise ModelLoadError(f"{path}: no metadata beside it ({sidecar.name}); export it with 'zoo export'")
 
 
-def predict(artifact: str | Path, inputs: list[str], top_k: int = 5, *, out=None) -> list[dict]:
+def predict(artifact: str | Path, inputs: list[str], top_k: int = 5, *, out=None, **stated) -> list[dict]:
     """Top-k labels with probabilities for each input, with the preprocessing applied to it.
 
     Args:
-        artifact: a .tflite, .onnx or .keras file, a SavedModel folder, or a run name.
+        artifact: a .tflite or .onnx file, a run name or folder; or a model file (.keras, .h5, a
+            SavedModel folder), taken in as a run first with `stated`.
         inputs: image files for an image model; texts or text files for a text model.
+        **stated: for a model file: data, labels, normalize, vocab, custom_objects
+            (zoo.models.adopted.Stated).
 
     Returns:
         One result per input, in order: `predictions` (label, probability), `preprocessing`
@@ -73,8 +81,14 @@ def predict(artifact: str | Path, inputs: list[str], top_k: int = 5, *, out=None
     if not inputs:
         raise ConfigError("give at least one input: image files, or texts")
     ranges.check("top_k", top_k)
-    artifact = resolve_artifact(artifact, out)
+    from zoo.models.adopted import Stated, unstated
+
+    artifact = resolve_artifact(artifact, out, Stated.of(stated))
     meta, folder = artifact_metadata(artifact)
+    if meta.get("preprocessing", {}).get("type") == "tensor":
+        raise ConfigError(f"{meta.get('run') or artifact} takes a {'×'.join(map(str, meta['input_shape']))} tensor, "
+                          "not an image or a text; run it from Python (zoo.deploy.runtime.load_runner)")
+    assumed = unstated(meta)
     prepared = prepare_inputs(list(inputs), meta, folder)
     good = [p for p in prepared if p.error is None]
     probs = iter(as_class_probabilities(load_runner(artifact)(np.stack([p.x for p in good]))) if good else ())
@@ -90,7 +104,7 @@ def predict(artifact: str | Path, inputs: list[str], top_k: int = 5, *, out=None
             "input": item.name,
             "predictions": [{"label": labels[i], "probability": round(float(row[i]), 6)} for i in order],
             "preprocessing": item.preprocessing,
-            "warnings": item.warnings,
+            "warnings": [*assumed, *item.warnings],
             **item.extra,
         })
     return results

@@ -2,54 +2,49 @@
 
 from __future__ import annotations
 
-import os
-
 from zoo import runs
 from zoo.errors import ConfigError, ModelLoadError
 from zoo.metrics import classification_metrics
 
 
-def evaluate(target: str | os.PathLike, data: str | None = None, *, out=None, batch_size: int = 1024) -> dict:
+def evaluate(target, data: str | None = None, *, out=None, batch_size: int = 1024, **stated) -> dict:
     """Accuracy, loss, per-class precision / recall / F1 and the confusion matrix on the test split.
 
     Args:
-        target: a run name, a run folder, or a `.keras` file (which then needs `data`).
+        target: a run name or folder; or a model file (.keras, .h5, SavedModel folder) or a
+            keras.Model, taken in as a run first (it then needs `data`, recorded in its card).
         data: a dataset name or path instead of the one the run was trained on.
+        **stated: for a model file: labels, normalize, vocab, custom_objects
+            (zoo.models.adopted.Stated).
 
     Returns:
         The metrics, with `run`, `model` and `dataset` beside them.
     """
     from zoo import targets
-    from zoo.data.datasets import load_dataset
-    from zoo.data.preprocess import ImagePreprocessing
     from zoo.data.recorded import run_dataset
+    from zoo.models.adopted import Stated
 
-    found = targets.resolve(target, (*targets.RUNS, targets.KERAS_FILE), out=out)
-    if found.kind == targets.KERAS_FILE:
-        path = found.path
-        if data is None:
-            raise ConfigError(f"{path} has no run card beside it; say which data to evaluate on with --data")
-        model = runs.load_model(path)
-        shape = tuple(model.inputs[0].shape[1:])
-        if len(shape) != 3:
-            raise ConfigError(f"{path} takes text; evaluate it through its run folder, which holds the vocabulary")
-        prep, card, labels = ImagePreprocessing(shape), None, None
-        dataset = load_dataset(data, kind="image", image_shape=shape)
-    else:
-        folder = found.run_folder(out)
-        card = runs.read_card(folder)
-        model = runs.load_model(folder)
-        prep, dataset = run_dataset(folder, card, data)
-        labels = card.labels
-    if labels is not None and dataset.labels != labels:
+    found = targets.resolve(target, targets.RUNS, out=out)
+    files = found.kind in targets.FILES
+    folder = found.run_folder(out, Stated.of({**stated, **({"data": data} if files and data else {})}))
+    card = runs.read_card(folder)
+    if card.dataset_spec is None and data is None:
+        raise ConfigError(f"{folder.name} has no data to evaluate on: give --data SPEC (a dataset, or an .npz with "
+                          "x and y)")
+    model = runs.load_model(folder)
+    prep, dataset = run_dataset(folder, card, None if files else data)
+    if not dataset.labelled:
+        raise ConfigError(f"{dataset.source} has no labels (loose images): evaluate needs class folders, a dataset "
+                          "or an .npz with y")
+    if card.source is None and dataset.labels != card.labels:
         raise ModelLoadError(
-            f"{dataset.source} has classes {dataset.labels}, but the model was trained on {labels}"
+            f"{dataset.source} has classes {dataset.labels}, but the model was trained on {card.labels}"
         )
     outputs = model.predict(prep(dataset.x_test), batch_size=batch_size, verbose=0)
-    metrics = classification_metrics(dataset.y_test, outputs, dataset.labels)
+    metrics = classification_metrics(dataset.y_test, outputs, card.labels if card.source else dataset.labels)
     return {
-        "run": card.run if card else None,
-        "model": card.model if card else model.name,
+        "run": card.run,
+        "model": card.model,
         "dataset": {"name": dataset.name, "source": dataset.source, "split": dataset.split},
         **metrics,
     }

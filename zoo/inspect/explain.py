@@ -84,7 +84,7 @@ class Report:
 # ---------------------------------------------------------------- what is explained
 
 
-def _source(target, out=None) -> Source:
+def _source(target, out=None, stated=None) -> Source:
     """A Keras model; else what `zoo.targets` finds, as `zoo summary` reads it. A pretrained
     `MODEL.TAG` is written as a run the first time."""
     from zoo import targets
@@ -92,12 +92,11 @@ def _source(target, out=None) -> Source:
     if hasattr(target, "layers") and hasattr(target, "inputs"):
         return Source(target, target.name, "model", _index_labels(target))
     found = targets.resolve(str(target), targets.MODELS, out=out)
-    if found.kind in (targets.REGISTRY, targets.KERAS_FILE):
+    if found.kind == targets.REGISTRY:
         model = found.model()
-        registry = found.kind == targets.REGISTRY
-        return Source(model, found.entry.name if registry else found.path.name, "registry" if registry else "file",
-                      _index_labels(model))
-    return _run_source(found.run_folder(out), found.kind)
+        return Source(model, found.entry.name, "registry", _index_labels(model))
+    # a model file is taken in as a run: its labels and preprocessing as the user stated them
+    return _run_source(found.run_folder(out, stated), "file" if found.kind in targets.FILES else found.kind)
 
 
 def _run_source(folder: Path, kind: str) -> Source:
@@ -121,8 +120,12 @@ def _input(source: Source, given) -> dict | None:
 
     text_model = _text_model(source.model)
     if given is None:
-        return _test_example(source) if source.folder is not None else None
+        has_data = source.folder is not None and source.card is not None and source.card.dataset_spec is not None
+        return _test_example(source) if has_data else None
     given = str(given)
+    if (source.preprocessing or {}).get("type") == "tensor":
+        raise ConfigError(f"{source.name} takes a {'×'.join(map(str, source.preprocessing['input_shape']))} tensor, "
+                          "not an image or a text: explain it without an input")
     if text_model:
         if source.preprocessing is None:
             raise ConfigError(f"{source.name} has no vocabulary (an untrained text model); explain a run or a "
@@ -148,8 +151,8 @@ def _test_example(source: Source) -> dict:
 
     prep, dataset = run_dataset(source.folder, source.card)
     x = prep(dataset.x_test[:1])
-    truth = source.labels[int(dataset.y_test[0])]
-    name = f"the first test example of {source.card.dataset_name} (label {truth})"
+    truth = f" (label {source.labels[int(dataset.y_test[0])]})" if dataset.labelled else ""
+    name = f"the first test example of {source.card.dataset_name}{truth}"
     if prep.kind == "text":
         return _text_input(source, x[0], name, ["the run's own preprocessing"])
     return {"kind": "image", "name": name, "x": x, "steps": ["the run's own preprocessing"]}
@@ -305,7 +308,7 @@ def _kernels(layer) -> dict:
 # ---------------------------------------------------------------- the report
 
 
-def explain(target, input=None, *, top_k: int = 5, out=None, maps_budget: int = MAPS_BUDGET) -> Report:
+def explain(target, input=None, *, top_k: int = 5, out=None, maps_budget: int = MAPS_BUDGET, **stated) -> Report:
     """Explain a model layer by layer, on an input where there is one.
 
     Args:
@@ -314,6 +317,8 @@ def explain(target, input=None, *, top_k: int = 5, out=None, maps_budget: int = 
         input: an image file, or a text (or .txt file) for a text model. Without one, a run
             shows the first example of its test split; an untrained model shows no activations.
         top_k: how many classes the prediction lists.
+        **stated: for a model file (.keras, .h5, SavedModel), taken in as a run first: data,
+            labels, normalize, vocab, custom_objects (zoo.models.adopted.Stated).
 
     Returns:
         A `Report`: `.to_html()` the page, `.to_dict()` the same content as JSON, `.save(path)`.
@@ -323,8 +328,10 @@ def explain(target, input=None, *, top_k: int = 5, out=None, maps_budget: int = 
     """
     from zoo.inspect.summary import summarize
 
+    from zoo.models.adopted import Stated
+
     ranges.check("top_k", top_k)
-    source = _source(target, out)
+    source = _source(target, out, Stated.of(stated))
     model = source.model
     example = _input(source, input)
     summary = summarize(model)
@@ -386,6 +393,11 @@ def explain(target, input=None, *, top_k: int = 5, out=None, maps_budget: int = 
                               for i in order]
         if example["kind"] == "text":
             data["contributions"] = _contributions(model, example, int(order[0]), source)
+    if source.card is not None and source.card.source:  # a model file: what was assumed, not stated
+        from zoo.models.adopted import unstated
+
+        data["notes"].extend(unstated({"run": source.name, "preprocessing": source.card.preprocessing,
+                                       "labels_source": source.card.source.get("labels")}))
     if source.kind == "registry":
         data["notes"].append("untrained: the weights are the initializer's; train it, or explain a pretrained "
                              "model (zoo list shows them), to see what it learned")
