@@ -78,6 +78,56 @@ def echo_json(document) -> None:
     click.echo(json.dumps(document, indent=2), file=context.meta.get(_STDOUT) if context else None)
 
 
+STATED = ("data", "labels", "normalize", "vocab", "custom_objects")
+
+
+def model_file_options(data_help: str | None = "A model file's data: a dataset (mnist, class folders, CSV), an .npz "
+                                                "with x and y, or a folder of unlabeled images (calibration and "
+                                                "agreement only). Recorded in its card.",
+                       *, only_custom: bool = False):
+    """What a user states of a model file (.keras, .h5, SavedModel): the command gets them as one
+    `stated` dict (the API's keyword arguments), with `out`, the folder its run goes to."""
+    import functools
+
+    options = [
+        click.option("--labels", metavar="FILE|a,b,c", help="Class names: a file with one a line, or a,b,c "
+                     "(default: the data's, else class indices)."),
+        click.option("--normalize", metavar="scale|none|MEAN,STD",
+                     help="Pixel scaling: scale (pixel / 255), none (0-255 as they are), or MEAN,STD on 0-255 "
+                          "pixels. Default: none if the model starts with a Rescaling layer, else scale (said as "
+                          "assumed)."),
+        click.option("--vocab", type=click.Path(dir_okay=False), metavar="FILE",
+                     help="Text models: the vocabulary, one token a line (line n is token id n)."),
+    ]
+    if data_help is not None:
+        options.insert(0, click.option("--data", metavar="SPEC", help=data_help))
+    if only_custom:
+        options = []
+    options.append(click.option("--custom-objects", multiple=True, metavar="MODULE:NAME",
+                                help="A custom class the model file uses: module:Name or file.py:Name (repeatable)."))
+    options.append(click.option("--out", type=click.Path(file_okay=False), metavar="DIR",
+                                help="Where runs live, a model file's included (default: $ZOO_HOME or saved_models/)."))
+
+    def wrap(command):
+        @functools.wraps(command)
+        def inner(*args, **kwargs):
+            stated = {key: kwargs.pop(key) for key in STATED if key in kwargs}
+            stated = {k: v for k, v in stated.items() if v not in (None, ())}
+            if "custom_objects" in stated:
+                stated["custom_objects"] = list(stated["custom_objects"])
+            return command(*args, stated=stated, **kwargs)
+
+        for option in reversed(options):
+            inner = option(inner)
+        return inner
+
+    return wrap
+
+
+def percent(value, digits: int = 2) -> str:
+    return "-" if value is None else f"{value:.{digits}%}"
+
+
 def console():
     from rich.console import Console
 

@@ -4,23 +4,24 @@ from __future__ import annotations
 
 import click
 
-from .app import console, echo_json, json_option, main, table
+from .app import console, echo_json, json_option, main, model_file_options, table
 
 
 @main.command("benchmark")
-@click.argument("run", metavar="RUN")
+@click.argument("run", metavar="RUN|MODEL_FILE")
+@model_file_options()
 @json_option()
-def benchmark_cmd(run, as_json):
+def benchmark_cmd(run, out, stated, as_json):
     """Size, accuracy, latency and throughput of every export of RUN beside the Keras model.
 
     Exports the standard set first where it is missing (SavedModel, TFLite
     float32 / dynamic / float16 / int8, ONNX, and the micro build in TFLite
     Micro). Latency is the median of batch-1 calls; throughput uses batches
-    of 256.
+    of 256. A model file is taken in as the run OUT/<stem>/ first.
     """
     from zoo.deploy.benchmark import benchmark
 
-    report = benchmark(run)
+    report = benchmark(run, out=out, **stated)
     if as_json:
         echo_json(report)
         return
@@ -36,7 +37,8 @@ def benchmark_cmd(run, as_json):
             fmt += f" (TFLM, arena {row['arena_kb']:,.1f} KB)"
         grid.add_row(
             fmt, row["quantize"], f"{row['size_kb']:,.1f}" if "size_kb" in row else "-",
-            f"{row['accuracy']:.2%}" if "accuracy" in row else "-",
+            f"{row['accuracy']:.2%}" if "accuracy" in row else (
+                f"agree {row['top1_agreement']:.2%}" if "top1_agreement" in row else "-"),
             f"{row['ece']:.2%}" if "ece" in row else "-",
             f"{row['latency_ms']:.3f}" if "latency_ms" in row else "-",
             f"{row['speedup_vs_keras_predict']:,.1f}" if "speedup_vs_keras_predict" in row else "-",
@@ -45,6 +47,8 @@ def benchmark_cmd(run, as_json):
             if "throughput" in row else "-", row["status"][:80],
         )
     console().print(grid)
+    if report.get("verified_on"):
+        console().print(report["verified_on"], highlight=False)
     keras_row = report["rows"][0]
     console().print(f"Keras: model.predict on one example {keras_row['latency_ms']:.2f} ms, "
                     f"a direct model call {keras_row['latency_call_ms']:.2f} ms. Every row was timed in turn "

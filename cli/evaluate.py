@@ -4,21 +4,24 @@ from __future__ import annotations
 
 import click
 
-from .app import console, echo_json, json_option, main, table
+from .app import console, echo_json, json_option, main, model_file_options, table
 
 
 @main.command("evaluate")
-@click.argument("target")
-@click.option("--data", help="Evaluate on this dataset instead of the run's own.")
+@click.argument("target", metavar="RUN|MODEL_FILE")
+@model_file_options("Evaluate on this dataset instead of the run's own; a model file's data (a dataset, or an .npz "
+                    "with x and y), recorded in its card.")
 @json_option()
-def evaluate_cmd(target, data, as_json):
+def evaluate_cmd(target, out, stated, as_json):
     """Test accuracy, loss, per-class precision / recall / F1 and confusion matrix of a run.
 
-    TARGET is a run name, a run folder, or a .keras file (with --data).
+    TARGET is a run name or folder, or a model file (.keras, .h5, SavedModel
+    folder) with --data, taken in as the run OUT/<stem>/.
     """
     from zoo.inspect.evaluate import evaluate
 
-    report = evaluate(target, data)
+    data = stated.pop("data", None)
+    report = evaluate(target, data, out=out, **stated)
     if as_json:
         echo_json(report)
         return

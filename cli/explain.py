@@ -6,7 +6,7 @@ import re
 
 import click
 
-from .app import echo_json, json_option, main, ranged
+from .app import echo_json, json_option, main, model_file_options, ranged
 
 
 @main.command("explain")
@@ -16,7 +16,8 @@ from .app import echo_json, json_option, main, ranged
               help="Where the page goes (default: TARGET-explain.html here).")
 @json_option("Print the same content as one JSON document instead.")
 @click.option("--top-k", type=ranged("top_k"), default=5, show_default=True, help="Classes the prediction lists.")
-def explain_cmd(target, input_, output, as_json, top_k):
+@model_file_options()
+def explain_cmd(target, input_, output, as_json, top_k, out, stated):
     """Draw a model's layers, their arithmetic and their feature maps on one HTML page.
 
     TARGET is a registry model (untrained), a pretrained MODEL.TAG, a run, or a
@@ -34,7 +35,7 @@ def explain_cmd(target, input_, output, as_json, top_k):
     """
     from zoo.inspect.explain import explain
 
-    report = explain(target, input_, top_k=top_k)
+    report = explain(target, input_, top_k=top_k, out=out, **stated)
     if as_json:
         echo_json(report.to_dict())
         if output is None:

@@ -6,11 +6,11 @@ import click
 
 from zoo.deploy.micro import BOARDS
 
-from .app import console, main, ranged, table
+from .app import console, main, model_file_options, percent, ranged, table
 
 
 @main.command("export")
-@click.argument("run", metavar="RUN")
+@click.argument("run", metavar="RUN|MODEL_FILE")
 @click.option("--format", "format_", type=click.Choice(["saved_model", "tflite", "onnx", "micro", "all"]),
               help="Artifact format (default: tflite, or the target's formats; all: every one but micro).")
 @click.option("--quantize", type=click.Choice(["none", "dynamic", "float16", "int8"]),
@@ -26,13 +26,18 @@ from .app import console, main, ranged, table
                    "(default: the largest of them).")
 @click.option("--flash-kb", type=float, metavar="KB", help="micro: any other board's flash, with --ram-kb.")
 @click.option("--ram-kb", type=float, metavar="KB", help="micro: any other board's RAM, with --flash-kb.")
-def export_cmd(run, format_, quantize, target, calibration_samples, board, flash_kb, ram_kb):
-    """Export a run and verify every artifact in its own runtime against the Keras model.
+@model_file_options()
+def export_cmd(run, format_, quantize, target, calibration_samples, board, flash_kb, ram_kb, out, stated):
+    """Export a run, or any Keras model, and verify every artifact in its own runtime against it.
 
-    RUN is a run name or folder. Artifacts and export.json (the parity
-    report) go to RUN/export/, each with a .json sidecar of metadata (labels,
-    input shape, normalization, quantization). An artifact that disagrees with
-    the Keras model fails and is not written.
+    RUN is a run name or folder; MODEL_FILE a .keras or .h5 file or a
+    SavedModel folder, taken in as the run OUT/<stem>/ with what --data,
+    --labels, --normalize and --vocab say of it (later commands name it so).
+    Artifacts and export.json (the parity report) go to RUN/export/, each
+    with a .json sidecar of metadata (labels, input shape, normalization,
+    quantization). An artifact that disagrees with the Keras model fails and
+    is not written. Without --data, float files are verified on random
+    inputs, and int8 (edgetpu, micro) is refused.
 
     \b
     Example:
@@ -40,11 +45,13 @@ def export_cmd(run, format_, quantize, target, calibration_samples, board, flash
       zoo export lenet5 --target edgetpu
       zoo export lenet5 --format all
       zoo export lenet5 --target micro --board nano33ble
+      zoo export mine.keras --quantize int8 --data mnist --normalize scale
     """
     from zoo.deploy.exporter import export
 
     reports = export(run, format=format_, quantize=quantize, target=target,
-                     calibration_samples=calibration_samples, board=board, flash_kb=flash_kb, ram_kb=ram_kb)
+                     calibration_samples=calibration_samples, board=board, flash_kb=flash_kb, ram_kb=ram_kb,
+                     out=out, **stated)
     grid = table(
         "export (parity with Keras on the test split)",
         [("format", "left"), ("quantize", "left"), ("size KB", "right"), ("accuracy", "right"),
@@ -52,10 +59,12 @@ def export_cmd(run, format_, quantize, target, calibration_samples, board, flash
          ("file", "left")],
     )
     for r in reports:
-        grid.add_row(r["format"], r["quantize"], f"{r['size_kb']:,.1f}", f"{r['accuracy']:.2%}",
-                      f"{r['keras_accuracy']:.2%}", f"{r['top1_agreement']:.2%}", f"{r['max_abs_diff']:.1e}",
+        grid.add_row(r["format"], r["quantize"], f"{r['size_kb']:,.1f}", percent(r["accuracy"]),
+                      percent(r["keras_accuracy"]), f"{r['top1_agreement']:.2%}", f"{r['max_abs_diff']:.1e}",
                       f"{r['seconds']:.1f}", r["path"])
     console().print(grid)
+    for said in dict.fromkeys(r["verified_on"] for r in reports if r.get("verified_on")):
+        console().print(said, highlight=False)
     for r in reports:
         if "micro" in r:
             m = r["micro"]

@@ -48,8 +48,10 @@ def _print_models(rows, *, title: str, sizes: bool = False) -> None:
 
 @main.command("summary")
 @click.argument("target", required=False)
+@click.option("--custom-objects", multiple=True, metavar="MODULE:NAME",
+              help="A custom class the model file uses: module:Name or file.py:Name (repeatable).")
 @json_option()
-def summary_cmd(target: str | None, as_json: bool):
+def summary_cmd(target: str | None, custom_objects: tuple, as_json: bool):
     """Show a model layer by layer: output shapes, parameters, MACs, receptive fields.
 
     TARGET is a model name (lenet5), a .keras file, or a run folder or run
@@ -74,7 +76,7 @@ def summary_cmd(target: str | None, as_json: bool):
     from zoo import targets
     from zoo.inspect.summary import summarize
 
-    report = summarize(targets.resolve(target, targets.MODELS).model())
+    report = summarize(targets.resolve(target, targets.MODELS).model(custom_objects or None))
     if as_json:
         echo_json(report.to_dict())
         return

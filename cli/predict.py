@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import click
 
-from .app import console, echo_json, json_option, main, ranged, table
+from .app import console, echo_json, json_option, main, model_file_options, ranged, table
 
 
 @main.command("predict")
 @click.argument("artifact", metavar="ARTIFACT|RUN")
 @click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
 @click.option("--top-k", type=ranged("top_k"), default=3, show_default=True, help="Labels to show per input.")
+@model_file_options(None)
 @json_option()
-def predict_cmd(artifact, inputs, top_k, as_json):
-    """Run an artifact (.tflite, .onnx, SavedModel, .keras) or a run on images or texts.
+def predict_cmd(artifact, inputs, top_k, out, stated, as_json):
+    """Run an artifact (.tflite, .onnx), a run, or a model file on images or texts.
+
+    A model file (.keras, .h5, SavedModel folder) is taken in as the run
+    OUT/<stem>/ with the labels and scaling --labels and --normalize give.
 
     INPUT is an image file (PNG, JPEG) for image models; a text, or a text
     file, for text models. Preprocessing comes from the artifact's metadata:
@@ -30,7 +34,7 @@ def predict_cmd(artifact, inputs, top_k, as_json):
     """
     from zoo.deploy.predict import predict
 
-    results = predict(artifact, list(inputs), top_k=top_k)
+    results = predict(artifact, list(inputs), top_k=top_k, out=out, **stated)
     if as_json:
         echo_json(results)
     else:

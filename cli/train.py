@@ -10,7 +10,13 @@ from .app import main, ranged
 
 
 @main.command("train")
-@click.argument("model")
+@click.argument("model", metavar="MODEL|MODEL_FILE")
+@click.option("--custom-objects", multiple=True, metavar="MODULE:NAME",
+              help="A model file's custom class: module:Name or file.py:Name (repeatable).")
+@click.option("--vocab", type=click.Path(dir_okay=False), metavar="FILE",
+              help="A text model file's vocabulary, one token a line (line n is token id n).")
+@click.option("--normalize", metavar="scale|none|MEAN,STD",
+              help="A model file's pixel scaling (default: none if it starts with a Rescaling layer, else scale).")
 @click.option("--data", help="Dataset name (mnist, imdb) or path: class folders, a CSV file, MNIST files. "
               "Default: the model's dataset.")
 @click.option("--epochs", type=ranged("epochs"), help="Passes over the training data (default: recipe).")
@@ -46,15 +52,20 @@ from .app import main, ranged
 def train_cmd(model, **options):
     """Train MODEL and write its run folder: model.keras, card.json, history.csv, plots.
 
+    MODEL is a registry name, or a model file (.keras, .h5) that is
+    fine-tuned from its own weights with zoo's recipe (give --data).
+
     \b
     Example:
       zoo train lenet                                  LeNet-5 on MNIST
       zoo train text_cnn --data ../shared/data/bbc-news
       zoo train lenet --epochs 2 --limit 5000 --name quick
+      zoo train mine.keras --data mnist --epochs 3
       TF_CONFIG=... zoo train lenet --strategy multiworker   on each machine
     """
     from zoo.training.fit import train
 
+    options["custom_objects"] = list(options.get("custom_objects") or ()) or None
     run = train(model, **{key: value for key, value in options.items() if value is not None})
     if not run.chief:
         click.echo(f"{run.card.task_in_cluster}: trained {run.card.training['epochs']} epochs of "

@@ -42,7 +42,7 @@ _NOT_SAVED = ("resume", "verbose", "callbacks", "overwrite", "name", "out", "str
 class TrainConfig:
     """What `zoo train` takes; None means the model's recipe decides."""
 
-    model: str
+    model: Any  # a registry name or alias; or a model file (.keras, .h5) or keras.Model to fine-tune
     data: str | None = None  # dataset name (mnist, imdb) or path; None: the model's default dataset
     epochs: int | None = None  # passes over the training split
     batch_size: int | None = None  # examples per step
@@ -69,6 +69,9 @@ class TrainConfig:
     strategy: str = "auto"  # auto | default | mirrored | multiworker (zoo.training.distribute); --batch-size is per replica
     mixed_precision: bool = False  # compute in float16 on a GPU, bfloat16 on a CPU; weights and exports float32
     calibrate: bool = True  # fit a temperature on the validation split and fold it into the output layer
+    custom_objects: list | None = None  # a model file's custom classes: module:Name (zoo.models.adopted)
+    normalize: str | None = None  # a model file's pixel scaling: scale, none, MEAN,STD (default: read from it, else scale)
+    vocab: str | None = None  # a text model file's vocabulary, one token a line
 
 
 
@@ -106,7 +109,32 @@ def _choose_name(config: TrainConfig, model_name: str, root: Path, taken=frozens
 
 
 def _resumable(config: TrainConfig) -> dict:
-    return {key: value for key, value in asdict(config).items() if key not in _NOT_SAVED}
+    model = config.model
+    if not isinstance(model, (str, os.PathLike)):  # a keras.Model in memory: its name is all a file can hold
+        model = getattr(model, "name", "model")
+    elif _is_model_file(model):
+        model = str(Path(model).resolve())
+    plain = replace(config, model=None)
+    return {**{key: value for key, value in asdict(plain).items() if key not in _NOT_SAVED}, "model": str(model)}
+
+
+def _is_model_file(model) -> bool:
+    from zoo.models.adopted import file_format
+
+    return isinstance(model, (str, os.PathLike)) and Path(model).exists() and file_format(Path(model)) is not None
+
+
+def _entry(config: TrainConfig):
+    """The registry entry, or a model file's (zoo.models.adopted.FileEntry: fine-tuning its weights)."""
+    from zoo.models.adopted import file_entry
+
+    if _is_model_file(config.model) or not isinstance(config.model, str):
+        return file_entry(config.model, config.custom_objects, config.vocab)
+    return get_entry(config.model)
+
+
+def _build(entry, model_args: dict):
+    return entry.builder(**entry.validate(model_args))
 
 
 def _saved_config(config: TrainConfig, root: Path, name: str) -> TrainConfig:
@@ -116,9 +144,9 @@ def _saved_config(config: TrainConfig, root: Path, name: str) -> TrainConfig:
         return config
     options = runs.read_json(saved, required=("model",),
                              fix="it holds the options to resume with; start over with --overwrite")
-    if get_entry(options["model"]).name != get_entry(config.model).name:
+    if _entry(replace(config, model=options["model"])).name != _entry(config).name:
         raise ConfigError(f"run '{name}' trains {options['model']}, not {config.model}")
-    return replace(config, **options)
+    return replace(config, **{**options, "model": config.model})
 
 
 def _prepare_folder(config: TrainConfig, root: Path, name: str) -> Path:
@@ -176,11 +204,12 @@ def _load_data(config: TrainConfig, entry):
     )
 
 
-def train(model: str, **options) -> Run:
-    """Train a registry model and write its run folder.
+def train(model, **options) -> Run:
+    """Train a registry model, or fine-tune a model file, and write its run folder.
 
     Args:
-        model: registry name or alias.
+        model: registry name or alias; or a `.keras` / `.h5` file or a `keras.Model`, trained
+            from its own weights with zoo's recipe (custom_objects=, vocab= as the file needs).
         **options: the fields of `TrainConfig` (epochs, batch_size, lr, seed, data, name, ...).
 
     Returns:
@@ -288,7 +317,9 @@ def _preprocessing(config: TrainConfig, entry, dataset, x_train):
     model_args = dict(config.model_args)
     if "num_classes" in entry.defaults:
         model_args["num_classes"] = len(dataset.labels)
-    if dataset.kind == "text":
+    if dataset.kind == "text" and entry.recipe.get("vocabulary"):  # a model file's own vocabulary
+        prep = TextPreprocessing(entry.recipe["vocabulary"], entry.defaults["input_shape"][0])
+    elif dataset.kind == "text":
         max_tokens = model_args.get("vocab_size", entry.defaults["vocab_size"])
         length = model_args.get("sequence_length", recipe.get("sequence_length", entry.defaults["sequence_length"]))
         prep = TextPreprocessing.adapt(x_train, max_tokens, length)
@@ -299,7 +330,12 @@ def _preprocessing(config: TrainConfig, entry, dataset, x_train):
         # MNIST's digits have one form (zoo.data.digits); a photo is brought into it before prediction,
         # for data that is in it: decided by the pixels, not the name (Fashion-MNIST is not)
         mnist = dataset.x_train.shape[1:] == (CANVAS, CANVAS, 1) and in_mnist_form(dataset.x_train)
-        prep = ImagePreprocessing(dataset.x_train.shape[1:], normalize="mnist" if mnist else None)
+        if config.normalize is not None or "normalize" in recipe:  # a model file: as said, or as read from it
+            option, reason = (config.normalize, None) if config.normalize is not None else recipe["normalize"]
+            prep = ImagePreprocessing.from_option(dataset.x_train.shape[1:], option, reason=reason)
+            prep.normalize = "mnist" if mnist else None
+        else:
+            prep = ImagePreprocessing(dataset.x_train.shape[1:], normalize="mnist" if mnist else None)
     return model_args, prep
 
 
@@ -400,10 +436,9 @@ def _deployable(keras_model, entry, model_args: dict, plan: _Plan, dist):
     if plan.mixed_precision is None and not dist.distributed:
         return keras_model
     from zoo.training.distribute import precision
-    from zoo.models.registry import build_model
 
     with precision("float32"):
-        plain = build_model(entry.name, **model_args)
+        plain = _build(entry, model_args)
     plain.set_weights([np.asarray(w) for w in keras_model.get_weights()])
     return plain
 
@@ -414,7 +449,7 @@ def train_config(config: TrainConfig) -> Run:
     from zoo.training.distribute import make_distribution
 
     _check(config)
-    entry = get_entry(config.model)
+    entry = _entry(config)
     root = runs.output_root(config.out)
     dist = make_distribution(config.strategy)  # before any other TensorFlow op
     if not dist.is_chief:  # other workers keep their own resume state, apart from the chief's runs
@@ -422,7 +457,8 @@ def train_config(config: TrainConfig) -> Run:
     runs.repair_swaps(root)
     with contextlib.ExitStack() as held:
         name = _claim_name(config, entry.name, root, held)
-        hint = f"zoo train {entry.name} --name {name} --resume" + (
+        given = getattr(entry, "file", {}).get("fine_tuned_from", entry.name)
+        hint = f"zoo train {given} --name {name} --resume" + (
             f" --strategy {dist.name}" if dist.distributed else "")
         progress: dict = {}
         try:
@@ -476,7 +512,6 @@ def _train_locked(config: TrainConfig, entry, root: Path, dist, name: str, resum
                   progress: dict) -> Run:
     from zoo.training.distribute import agree_on_oldest, cluster_error, cluster_failure, keras_fixes, precision, tf_config
     from zoo.data.pipeline import batches
-    from zoo.models.registry import build_model
     from zoo.training.sharding import Sharded
 
     if config.resume:
@@ -488,7 +523,7 @@ def _train_locked(config: TrainConfig, entry, root: Path, dist, name: str, resum
 
     _seed_everything(config.seed)
     with precision(plan.mixed_precision), dist.strategy.scope():
-        keras_model = build_model(entry.name, **model_args)
+        keras_model = _build(entry, model_args)
         # fit goes through the trainer, so that every checkpoint is written the same way
         trainer = Sharded(keras_model, plan.cpu_shards)
     folder = _prepare_folder(config, root, name)
@@ -572,6 +607,7 @@ def _train_locked(config: TrainConfig, entry, root: Path, dist, name: str, resum
         preprocessing=prep.to_dict(), labels=dataset.labels, hyperparameters=plan.to_dict(config.patience),
         distribution=distribution, seed=config.seed, metrics=metrics, calibration=calibration, training=training,
         versions=_versions(), date=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        source=getattr(entry, "file", None) or None,
     )
     try:
         final = _write_run(folder, root / name, keras_model, prep, card, rows, entry.name, dataset, diagrams,
