@@ -497,10 +497,11 @@ def test_eight_processes_on_one_run_leave_it_whole(finished, tmp_path):
         ["benchmark", "s", "--json"],
     ]
     outcomes = []
-    # two rounds in CI; ZOO_STRESS_ROUNDS=20 for the full form. Even rounds start the
+    # one round in CI (a staggered one: the trainers start first; two cost 120 s of a suite near its
+    # 15-minute budget); ZOO_STRESS_ROUNDS=20 for the full form. Even rounds start the
     # trainers 3.5 s ahead, so that one holds the run when the others come (a trainer imports
     # TensorFlow before it takes the lock, an export after); odd rounds start all at once.
-    for round_ in range(int(os.environ.get("ZOO_STRESS_ROUNDS", "2"))):
+    for round_ in range(int(os.environ.get("ZOO_STRESS_ROUNDS", "1"))):
         processes = []
         for index, command in enumerate(commands):
             if round_ % 2 == 0 and index == 3:
