@@ -12,6 +12,16 @@ models included) and returns a `ModelSummary`, the data behind
   layer whose geometry the analysis cannot follow gets None, never a guess.
   After Flatten each unit still sees one position's field (`jump` None); a
   Dense layer or global pooling over the positions then sees all of them.
+* merge layers (Add, Multiply, Concatenate, ...) take the union of their
+  inputs' fields, None when the inputs step through the input at different
+  rates. An input broadcast onto the others (a squeeze-and-excite gate, a
+  (1, 1, C) map) adds no local field: when its one position sees the whole
+  input (global pooling and what is computed from it) the merge keeps the
+  local field of its other inputs and is marked `global_context`; otherwise
+  None.
+* `global_context` is true on a layer that also sees the whole input through
+  such a global branch, and on every layer downstream of it; in the --json
+  document the key is present only where it is true.
 
 Layers are recognised by class name along their MRO, so subclasses of Keras
 layers are followed too; nothing here imports TensorFlow.
@@ -20,7 +30,7 @@ layers are followed too; nothing here imports TensorFlow.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from zoo.errors import SummaryError
@@ -33,8 +43,18 @@ _POINTWISE = {
     "Normalization", "PReLU", "ReLU", "Rescaling", "SpatialDropout1D",
     "SpatialDropout2D", "SpatialDropout3D",
 }
+# keras.ops activations and elementwise functions called on a KerasTensor (MobileNetV3's
+# hard-sigmoid is ops.relu6(x + 3) / 6, say): as pointwise as the layers above.
+_ELEMENTWISE_OPS = {
+    "Absolute", "Clip", "Elu", "Exp", "Gelu", "HardSigmoid", "HardSilu", "LeakyRelu", "Log",
+    "Negative", "Relu", "Relu6", "Selu", "Sigmoid", "Silu", "Softplus", "Sqrt", "Square", "Tanh",
+}
+_POINTWISE |= _ELEMENTWISE_OPS
 _LAST_AXIS = {"LayerNormalization", "UnitNormalization", "Softmax"}  # pointwise only on axis -1
-_MERGES = {"Add", "Average", "Concatenate", "Maximum", "Minimum", "Multiply", "Subtract"}
+# elementwise joins of aligned or broadcast tensors; Divide and TrueDivide are keras.ops (x / 6.0)
+_MERGES = {
+    "Add", "Average", "Concatenate", "Divide", "Maximum", "Minimum", "Multiply", "Subtract", "TrueDivide",
+}
 _NO_MACS = _POINTWISE | _LAST_AXIS | _MERGES | {
     "BasePooling", "BaseGlobalPooling", "Cropping1D", "Cropping2D", "Cropping3D", "Embedding",
     "Flatten", "InputLayer", "Permute", "RepeatVector", "Reshape", "UpSampling1D",
@@ -49,11 +69,14 @@ class _Geo:
     kind: str  # "grid": spatial axes lead the shape; "flat": a flattened grid; "global": no grid
     fields: tuple[Field, ...]
     extent: tuple[int, ...] = ()  # "flat": positions per axis that were flattened
+    whole: bool = False  # each position's field spans the whole input (global pooling and after)
+    context: bool = False  # a global branch was broadcast onto this path: it sees the whole input too
 
     def collapse(self) -> "_Geo | None":
         """A unit that sees every position (Dense after Flatten)."""
         if self.kind == "flat":
-            return _Geo("global", tuple(f.covering(n) for f, n in zip(self.fields, self.extent)))
+            fields = tuple(f.covering(n) for f, n in zip(self.fields, self.extent))
+            return replace(self, kind="global", fields=fields, extent=())
         return self
 
 
@@ -70,6 +93,16 @@ class LayerInfo:
     dilation: list | None = None
     receptive_field: list | None = None
     jump: list | None = None
+    # also sees the whole input through a global branch (squeeze-and-excite) merged upstream;
+    # receptive_field and jump are then those of the local, convolutional path
+    global_context: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """One entry of the --json document's layers: global_context only where it is true."""
+        row = asdict(self)
+        if not row["global_context"]:
+            del row["global_context"]
+        return row
 
     @property
     def activation_size(self) -> int | None:
@@ -120,7 +153,7 @@ class ModelSummary:
             "macs": self.macs,
             "weights_kb": self.weights_kb,
             "largest_activation": self.largest_activation,
-            "layers": [asdict(layer) for layer in self.layers],
+            "layers": [layer.to_dict() for layer in self.layers],
         }
 
 
@@ -163,22 +196,71 @@ def _has_channels(shape: list, geo: _Geo) -> bool:
     return len(shape) == len(geo.fields) + 1
 
 
-def _propagate(op, kinds: set[str], geos: list, in_shapes: list, out_shape: list):
-    """The geometry of a layer's output, or None where it cannot be followed."""
+def _spans(fields, extent) -> bool:
+    """Whether a field covers every position of the model's input, per axis."""
+    if extent is None or len(extent) != len(fields):
+        return False
+    return all(f.start - (f.rf - 1) / 2 <= 0 and f.start + (f.rf - 1) / 2 >= n - 1
+               for f, n in zip(fields, extent))
+
+
+def _one_position(geo: _Geo, shape: list) -> bool:
+    """Every element of the tensor sees the same field: a global vector, or a 1×…×1 grid."""
+    return geo.kind == "global" or (geo.kind == "grid" and all(n == 1 for n in _spatial(shape, geo)))
+
+
+def _broadcast(geo: _Geo, shape: list, out_shape: list) -> bool:
+    """A grid input stretched over the merge's output along a spatial axis of size 1."""
+    if geo.kind != "grid" or len(shape) != len(out_shape):
+        return False
+    return _spatial(shape, geo) != _spatial(out_shape, geo)
+
+
+def _merge(kinds: set[str], axis, geos: list, in_shapes: list, out_shape: list):
+    """The geometry of a merge (Add, Multiply, Concatenate, ...) of aligned or broadcast inputs.
+
+    A broadcast input gives every output position the same field: when that field is the whole
+    input, the local field is the other inputs' and the result is marked `context`; any other
+    broadcast field is a fixed window that no (rf, jump) can describe, so None.
+    """
+    if "Concatenate" in kinds and axis not in (-1, len(in_shapes[0])):
+        return None
+    local, context = [], any(g.context for g in geos)
+    for geo, shape in zip(geos, in_shapes):
+        if out_shape is not None and _broadcast(geo, shape, out_shape):
+            if not geo.whole:
+                return None
+            context = True
+        else:
+            local.append(geo)
+    if not local:
+        return None
+    first = local[0]
+    if len(local) == 1 or any(g.kind != "grid" for g in local):
+        # one path (ops.add(x, 3.0) has one tensor input), or vectors that must agree exactly
+        if any(replace(g, context=False) != replace(first, context=False) for g in local):
+            return None
+        return replace(first, context=context)
+    if len({len(g.fields) for g in local}) != 1:
+        return None
+    fields = tuple(Field.union(list(axis)) for axis in zip(*(g.fields for g in local)))
+    if any(f is None for f in fields):
+        return None
+    return _Geo("grid", fields, whole=any(g.whole for g in local), context=context)
+
+
+def _propagate(op, kinds: set[str], geos: list, in_shapes: list, out_shape: list, extent=None):
+    """The geometry of a layer's output, or None where it cannot be followed.
+
+    `extent`: the model input's spatial size, to tell whether a global field spans all of it.
+    """
     if not geos or any(g is None for g in geos):
         return None
     geo, shape = geos[0], in_shapes[0]
     name = type(op).__name__
 
     if kinds & _MERGES:
-        if len(geos) < 2 or any(g.kind != "grid" for g in geos):
-            return geo if all(g == geo for g in geos) else None
-        if len({len(g.fields) for g in geos}) != 1:
-            return None
-        if "Concatenate" in kinds and getattr(op, "axis", -1) not in (-1, len(shape)):
-            return None
-        fields = tuple(Field.union(list(axis)) for axis in zip(*(g.fields for g in geos)))
-        return None if any(f is None for f in fields) else _Geo("grid", fields)
+        return _merge(kinds, getattr(op, "axis", -1), geos, in_shapes, out_shape)
 
     if len(geos) != 1:
         return None
@@ -202,13 +284,15 @@ def _propagate(op, kinds: set[str], geos: list, in_shapes: list, out_shape: list
             f.conv(k, s, padding_amount(n or 0, k, s, window.padding, d)[0], d)
             for f, n, k, s, d in zip(geo.fields, sizes, window.kernel, window.strides, window.dilation)
         )
-        return _Geo("grid", fields)
+        # every window overlaps the input map, so a map that sees the whole input still does
+        return replace(geo, fields=fields)
 
     if "BaseGlobalPooling" in kinds:
         if geo.kind != "grid" or any(n is None for n in _spatial(shape, geo)):
             return None
         fields = tuple(f.covering(n) for f, n in zip(geo.fields, _spatial(shape, geo)))
-        return _Geo("grid" if getattr(op, "keepdims", False) else "global", fields)
+        kind = "grid" if getattr(op, "keepdims", False) else "global"
+        return replace(geo, kind=kind, fields=fields, whole=geo.whole or _spans(fields, extent))
 
     if name.startswith(("ZeroPadding", "Cropping")):
         pads = getattr(op, "padding", None) if name.startswith("Zero") else getattr(op, "cropping", None)
@@ -218,7 +302,8 @@ def _propagate(op, kinds: set[str], geos: list, in_shapes: list, out_shape: list
         if len(pads) != len(geo.fields):
             return None
         sign = -1 if name.startswith("Zero") else 1
-        return _Geo("grid", tuple(f.shift(sign * p[0]) for f, p in zip(geo.fields, pads)))
+        # a padded position sees no input at all: not the whole of it any more
+        return replace(geo, fields=tuple(f.shift(sign * p[0]) for f, p in zip(geo.fields, pads)), whole=False)
 
     if name == "Flatten":
         if geo.kind != "grid":
@@ -226,18 +311,23 @@ def _propagate(op, kinds: set[str], geos: list, in_shapes: list, out_shape: list
         sizes = _spatial(shape, geo)
         if any(n is None for n in sizes):
             return None
-        return _Geo("flat", geo.fields, tuple(sizes))
+        return replace(geo, kind="flat", extent=tuple(sizes))
 
     if name == "Dense":
         if geo.kind == "grid":
             return geo if _has_channels(shape, geo) else None
-        return geo.collapse()
+        seen = geo.collapse()
+        return replace(seen, whole=seen.whole or _spans(seen.fields, extent))
 
     if name == "Embedding":
         return geo if geo.kind == "grid" and len(shape) == len(geo.fields) else None
 
     if name == "Reshape":
-        return geo if out_shape == shape else None
+        if out_shape == shape:
+            return geo
+        # SE blocks reshape a pooled vector to (1, 1, C) to broadcast it: all elements see one field
+        to_grid = len(out_shape) == len(geo.fields) + 1 and all(n == 1 for n in out_shape[:-1])
+        return replace(geo, kind="grid", extent=()) if to_grid and _one_position(geo, shape) else None
     return None
 
 
@@ -272,6 +362,7 @@ class _Walker:
         self._seen: set[int] = set()
         self._plumbing: set[int] = set()  # tensors of mask/index operations
         self.grids: dict[str, list[list[int | float]]] = {}  # layer -> [rf, jump, start] per axis, on a grid
+        self.extent: tuple[int, ...] | None = None  # the model input's spatial size, when one and known
 
     def model(self, model, geos: list, prefix: str = "") -> list:
         """Walk a (nested) model; return the geometry of its outputs."""
@@ -302,7 +393,7 @@ class _Walker:
         out_shape = out_shapes[0] if len(out_shapes) == 1 else out_shapes
         single_in = in_shapes[0] if len(in_shapes) == 1 else None
         single_out = out_shapes[0] if len(out_shapes) == 1 else None
-        geo = _propagate(op, kinds, geos, in_shapes, single_out) if single_out is not None else None
+        geo = _propagate(op, kinds, geos, in_shapes, single_out, self.extent) if single_out is not None else None
 
         params = 0
         if "Layer" in kinds and id(op) not in self._seen:
@@ -325,6 +416,7 @@ class _Walker:
                 self.grids[row.name] = [[_number(f.rf), _number(f.jump), _number(f.start)] for f in geo.fields]
             row.receptive_field = [_number(f.rf) for f in geo.fields]
             row.jump = [_number(f.jump) for f in geo.fields] if geo.kind == "grid" else None
+            row.global_context = geo.context
         self.rows.append(row)
         return [geo] * len(outs)
 
@@ -347,7 +439,11 @@ def summarize(model) -> ModelSummary:
             "build it first, e.g. model.build((None, 28, 28, 1)), or give it a keras.Input"
         )
     walker = _Walker()
-    walker.model(model, [_input_geo(t) for t in model.inputs])
+    geos = [_input_geo(t) for t in model.inputs]
+    if len(geos) == 1 and geos[0] is not None:
+        sizes = _spatial(_shape(model.inputs[0]), geos[0])
+        walker.extent = None if None in sizes else tuple(sizes)
+    walker.model(model, geos)
     shapes = [_shape(t) for t in model.inputs]
     trainable = sum(math.prod(w.shape) for w in model.trainable_weights)
     params = int(model.count_params())
