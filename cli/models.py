@@ -15,12 +15,17 @@ def list_cmd(pattern: str, as_json: bool):
 
     Each row: name, task, input shape, classes, parameters, MACs, the paper
     or tutorial the model reproduces, and its pretrained weights (MODEL.TAG,
-    usable wherever a run is: zoo predict lenet5.mnist photo.png). A pattern
-    that matches nothing prints an empty table.
+    usable wherever a run is: zoo predict lenet5.mnist photo.png). Models that
+    another package adds (its `zoo.models` entry point) name that package. A
+    pattern that matches nothing prints an empty table.
     """
     from zoo.inspect.summary import model_table
+    from zoo.models.registry import get_entry
 
     rows = model_table(pattern)
+    for row in rows:
+        # the distribution a plugin model came from; null for zoo's own
+        row.setdefault("package", get_entry(row["name"]).source)
     if as_json:
         echo_json(rows)
         return
@@ -32,6 +37,9 @@ def _print_models(rows, *, title: str, sizes: bool = False) -> None:
                ("params", "right"), ("MACs", "right")]
     columns += [("fp32 KB", "right"), ("int8 KB", "right")] if sizes else [("reference", "left"),
                                                                           ("pretrained (test accuracy)", "left")]
+    # only when another package's model is listed: zoo's own table keeps its columns
+    packages = any(row.get("package") for row in rows)
+    columns += [("package", "left")] if packages else []
     made = table(title, columns)
     for row in rows:
         name = row["name"] + (f" ({', '.join(row['aliases'])})" if row["aliases"] else "")
@@ -42,6 +50,7 @@ def _print_models(rows, *, title: str, sizes: bool = False) -> None:
         else:
             cells += [row["reference"], ", ".join(f"{p['name']} {p['test_accuracy']:.2%}" for p in row["pretrained"])
                       or "-"]
+        cells += [row.get("package") or "zoo"] if packages else []
         made.add_row(*cells)
     console().print(made)
 

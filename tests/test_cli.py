@@ -53,7 +53,7 @@ def test_list_json_has_one_row_per_model(runner):
         "name": "lenet5", "aliases": ["lenet"], "task": "image", "input_shape": [28, 28, 1],
         "num_classes": 10, "params": 61_706, "macs": 416_520,
         "weights_kb": {"float32": 241.0, "int8": 60.3}, "dataset": "mnist",
-        "reference": "LeCun et al. 1998",
+        "reference": "LeCun et al. 1998", "package": None,  # None: zoo's own, else the plugin's package
     }
     assert {row["name"]: row["params"] for row in rows}["image_cnn"] == 85_012_355
 

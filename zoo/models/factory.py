@@ -5,9 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from zoo.models import pretrained
-from zoo.models.registry import build_model, get_entry
+from zoo.models import plugins, pretrained
+from zoo.models.registry import build_model, get_entry, on_first_lookup
 from zoo.models.registry import list_models as _registered
+
+# other packages' models join the registry before its first lookup (not now: `import zoo` reads no
+# package metadata); here, since importing zoo.models always imports this module
+on_first_lookup(plugins.load_plugins)
 
 
 def create_model(name: str, weights: str | None = None, **overrides: Any):

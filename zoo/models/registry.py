@@ -5,18 +5,25 @@ It imports no other part of zoo but its errors: the builders register themselves
 `zoo.models` is imported, and the shipped weights are looked up a layer above
 (`zoo.models.factory`, timm's `_registry` / `_factory` split). Registering a model imports
 nothing heavy: builders import Keras when called, so listing names stays instant.
+
+Other packages add models through their `zoo.models` entry points: zoo.models.factory hands the
+registry `zoo.models.plugins.load_plugins` to run before its first lookup (`on_first_lookup`), so
+the registry stays at the bottom, importing nothing, and `import zoo` reads no package metadata.
 """
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import fnmatch
 import inspect
+import threading
 import typing
+import warnings
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
-from zoo.errors import ConfigError, UnknownModelError
+from zoo.errors import ConfigError, UnknownModelError, ZooWarning
 
 
 @dataclass(frozen=True)
@@ -32,6 +39,8 @@ class ModelEntry:
     # the default build's input_shape, params and MACs, so that `zoo list` answers without building
     # (image_cnn alone holds 85M weights); tests/test_models.py checks them against the built models
     counts: dict[str, Any] | None = None
+    # the distribution that registered it through the `zoo.models` entry points; None: zoo's own
+    source: str | None = None
 
     @property
     def defaults(self) -> dict[str, Any]:
@@ -83,6 +92,57 @@ def _check_value(model: str, key: str, value: Any, hint: Any, minimum: float | N
 _MODELS: dict[str, ModelEntry] = {}
 _ALIASES: dict[str, str] = {}
 
+# what registrations are attributed to while a plugin's module is imported (None: zoo itself)
+_SOURCE: str | None = None
+# run once each, before the first lookup; popped before they run, so that a loader whose module
+# looks a name up while it is imported does not run itself again
+_LOADERS: list[Callable[[], None]] = []
+# a second thread's first lookup waits for the plugins the first one is loading, rather than
+# seeing half of them; re-entrant for the loading thread's own lookups
+_LOADING = threading.RLock()
+
+
+def on_first_lookup(loader: Callable[[], None]) -> None:
+    """Run `loader` once, before the registry is next listed or looked up (not at import, so that
+    `import zoo` and `zoo --help` stay instant): how the entry points' models are loaded."""
+    with _LOADING:
+        if loader not in _LOADERS:
+            _LOADERS.append(loader)
+
+
+def _run_loaders() -> None:
+    # the check outside the lock keeps the common case, everything loaded, at one list test
+    if not _LOADERS:
+        return
+    with _LOADING:
+        while _LOADERS:
+            _LOADERS.pop(0)()
+
+
+@contextlib.contextmanager
+def registering_for(source: str) -> Iterator[None]:
+    """Attribute the models registered inside the block to the distribution `source`; a name that
+    is taken already is then a ZooWarning and left out, not an error (a plugin cannot break zoo)."""
+    global _SOURCE
+    before, _SOURCE = _SOURCE, source
+    try:
+        yield
+    finally:
+        _SOURCE = before
+
+
+def _owner(key: str) -> str:
+    entry = _MODELS[_ALIASES.get(key, key)]
+    return "zoo's own model" if entry.source is None else f"a model of package {entry.source}"
+
+
+def _unregister(names) -> None:
+    """Remove models and their aliases (a plugin that failed half-way, or the tests' reset)."""
+    for name in names:
+        entry = _MODELS.pop(name, None)
+        for alias in entry.aliases if entry else ():
+            _ALIASES.pop(alias, None)
+
 
 def register_model(
     name: str,
@@ -103,9 +163,19 @@ def register_model(
     def wrap(builder):
         for key in (name, *aliases):
             if key in _MODELS or key in _ALIASES:
-                raise ValueError(f"model name {key!r} is registered twice")
+                if _SOURCE is None:  # zoo's own builders: a mistake in zoo, found by its tests
+                    raise ValueError(f"model name {key!r} is registered twice")
+                # another package's: the model already there is kept, and the rest of the plugin
+                warnings.warn(
+                    f"package {_SOURCE} registers model {name!r}, but {key!r} is {_owner(key)}; "
+                    f"its {name!r} is left out",
+                    ZooWarning,
+                    stacklevel=2,
+                )
+                return builder
         _MODELS[name] = ModelEntry(
-            name, builder, task, reference, dataset, tuple(aliases), minimums or {}, recipe or {}, counts
+            name, builder, task, reference, dataset, tuple(aliases), minimums or {}, recipe or {}, counts,
+            _SOURCE,
         )
         _ALIASES.update({alias: name for alias in aliases})
         return builder
@@ -115,6 +185,7 @@ def register_model(
 
 def list_models(pattern: str = "*") -> list[str]:
     """Registered model names matching a shell-style wildcard (an alias matches its model)."""
+    _run_loaders()
     pattern = pattern.lower()
     return sorted(
         name
@@ -127,6 +198,7 @@ def get_entry(name: str) -> ModelEntry:
     """The registry entry of a model name or alias; UnknownModelError suggests close names."""
     if not isinstance(name, str):
         raise ConfigError(f"a model name must be a string, got {name!r}")
+    _run_loaders()
     key = name.strip().lower().replace("-", "_")
     key = _ALIASES.get(key, key)
     if key in _MODELS:
