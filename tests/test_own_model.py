@@ -347,3 +347,37 @@ def test_zoo_train_fine_tunes_a_users_model(branchy, digits, zoo_home):
     assert run.metrics["test_accuracy"] > 0.8
     again = api.train(model, data=str(data), epochs=1, batch_size=64, verbose=0, name="from-object")
     assert again.metrics["test_accuracy"] > 0.8 and again.card.model == "branchy"
+
+
+# ---------------------------------------------------------------- when int8 loses accuracy, where
+
+
+def test_an_int8_export_that_loses_names_the_layers_that_lose_it(zoo_home, tmp_path, keras):
+    """One unit of 'wide' is 1000x the others (the oracle: by construction), so int8's one step per
+    tensor crushes the seven the head reads: the export fails, and says 'wide' loses it."""
+    import zoo as api
+    from zoo.errors import ExportError
+
+    inputs = keras.Input((16,), name="x")
+    hidden = keras.layers.Dense(8, activation="relu", name="wide")(keras.layers.Dense(16, activation="relu",
+                                                                                     name="pre")(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(4, activation="softmax", name="head")(hidden), name="outlier")
+    rng = np.random.default_rng(0)
+    model.get_layer("pre").set_weights([rng.normal(size=(16, 16)).astype(np.float32) * 0.5, np.zeros(16, np.float32)])
+    wide = rng.normal(size=(16, 8)).astype(np.float32) * 0.5
+    wide[:, 0] *= 1000
+    head = rng.normal(size=(8, 4)).astype(np.float32)
+    head[0] = 0  # the head never reads the outlier unit
+    model.get_layer("wide").set_weights([wide, np.zeros(8, np.float32)])
+    model.get_layer("head").set_weights([head, np.zeros(4, np.float32)])
+    data = tmp_path / "x.npz"
+    np.savez(data, x=rng.normal(size=(300, 16)).astype(np.float32), y=np.arange(300) % 4)
+    with pytest.raises(ExportError) as caught:
+        api.export(model, quantize="int8", data=str(data), calibration_samples=100)
+    message = str(caught.value)
+    assert "\n" not in message and "nothing was written; the layers that lose most: wide (" in message, message
+    report = json.loads((zoo_home / "outlier" / "export" / "export.json").read_text())
+    (rejected,) = report["rejected"]
+    assert report["artifacts"] == [] and rejected["worst_layers"][0]["layer"] == "wide"
+    assert len(rejected["worst_layers"]) <= 5 and rejected["levers"]
+    assert not list((zoo_home / "outlier" / "export").glob("*.tflite"))

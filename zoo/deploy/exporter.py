@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from zoo import runs
-from zoo.deploy import runtime
+from zoo.deploy import runtime, savedmodel
 from zoo.files import write_atomic
 from zoo.errors import ConfigError, DamagedFileError, ExportError, ModelLoadError, ZooError, ZooWarning
 
@@ -99,25 +99,7 @@ def artifact_name(format: str, quantize: str, target: str | None) -> str:
 # ---------------------------------------------------------------- one function per format
 
 
-def _saved_model(model, path: Path, *, batch: int | None = None) -> None:
-    """A SavedModel with a `serving_default` signature; `batch` fixes the batch size."""
-    from zoo.backend import keras
-
-    import tensorflow as tf
-
-    k = keras()
-    spec = model.inputs[0]
-    archive = k.export.ExportArchive()
-    archive.track(model)
-    archive.add_endpoint(
-        name="serve",
-        fn=lambda x: model(x, training=False),
-        input_signature=[tf.TensorSpec((batch, *spec.shape[1:]), dtype=spec.dtype, name="input")],
-    )
-    archive.write_out(str(path), verbose=False)
-    # Keras names the endpoint "serve"; TF Serving and most tools look for serving_default
-    loaded = tf.saved_model.load(str(path))
-    tf.saved_model.save(loaded, str(path), signatures={"serving_default": loaded.serve})
+_saved_model = savedmodel.write  # the SavedModel every TFLite file converts from (zoo.deploy.savedmodel)
 
 
 def _tflite(model, path: Path, *, quantize: str, calibration: np.ndarray | None, edgetpu: bool = False,
@@ -295,10 +277,20 @@ def export_one(job: ExportJob, format: str, quantize: str, target: str | None, b
         fits = row.check(job, runner, tmp, target, board) if row.check else None
         check = verify(runner, job, quantize)
         if not check["passed"]:
+            where = ""
+            if quantize == "int8" and job.calibration is not None:  # say where int8 loses it
+                lost = int8_losses(job, target)
+                _write_report(job, recorded(job), rejected={"format": format, "quantize": quantize, "target": target,
+                                                            **check, **lost})
+                worst = ", ".join(f"{r['layer'] or r['tensor']} ({r['op']}, error {r['relative_error']:.2f} of its "
+                                  "spread)" for r in lost["worst_layers"][:3])
+                where = (f"; the layers that lose most: {worst}" if worst else "") + \
+                    (f"; try: {'; or '.join(lost['levers'])}" if lost["levers"] else "") + \
+                    f" (all in {job.folder / EXPORT_DIR / REPORT_FILE})"
             raise ExportError(
                 f"{format}/{quantize} export disagrees with the Keras model: top-1 agreement "
                 f"{check['top1_agreement']:.4%} (needs {check['thresholds']['top1_agreement']:.1%}), "
-                f"max difference {check['max_abs_diff']:.2e}; nothing was written"
+                f"max difference {check['max_abs_diff']:.2e}; nothing was written{where}"
             )
         meta = _metadata(job, runner, format, quantize, target)
         if row.after is not None:
@@ -329,6 +321,18 @@ def export_one(job: ExportJob, format: str, quantize: str, target: str | None, b
         **check,
         **({format: {**fits, "sources": [str(export_dir / name) for name in fits.get("sources", [])]}} if fits else {}),
     }
+
+
+def int8_losses(job: ExportJob, target) -> dict:
+    """Each layer's int8 error against float (zoo.deploy.quantization, TFLite's QuantizationDebugger),
+    the 5 worst, and the levers to try."""
+    from zoo.deploy import quantization
+
+    rows = quantization.layer_errors(job.model, job.calibration, job.x_test[:512], n=None)
+    rows = sorted(rows, key=lambda r: -r["relative_error"])  # error against each layer's own spread: comparable
+    keep = ("layer", "op", "tensor", "relative_error", "rmse_over_scale", "clipped")
+    return {"worst_layers": [{k: r[k] for k in keep} for r in rows[:5]],
+            "levers": quantization.levers(rows, target, calibration_samples=len(job.calibration))}
 
 
 def _check_micro(job: ExportJob, runner, path: Path, target, board) -> dict:
@@ -545,11 +549,21 @@ def record(job: ExportJob, reports: list[dict]) -> list[dict]:
     return artifacts
 
 
-def _write_report(job: ExportJob, artifacts: list[dict]) -> None:
+def _write_report(job: ExportJob, artifacts: list[dict], rejected: dict | None = None) -> None:
+    """export.json: the artifacts in place, and `rejected`, the exports that failed verification
+    with where they lost it (an int8 file's worst layers), until one of the same kind passes."""
     report_path = job.folder / EXPORT_DIR / REPORT_FILE
     report_path.parent.mkdir(exist_ok=True)
+    kind = lambda a: (a.get("format"), a.get("quantize"), a.get("target"))  # noqa: E731
+    try:
+        before = json.loads(report_path.read_text()).get("rejected", [])
+        before = [r for r in before if isinstance(r, dict)]
+    except (OSError, ValueError, AttributeError):
+        before = []
+    done = {kind(a) for a in artifacts} | ({kind(rejected)} if rejected else set())
+    rejections = [r for r in before if kind(r) not in done] + ([rejected] if rejected else [])
     keras_accuracy = float((job.keras_probs.argmax(1) == job.y_test).mean()) if job.y_test is not None else None
     document = {"run": job.card.run, "model": job.card.model,
                 "keras_accuracy": keras_accuracy, **({"verified_on": job.verified_on} if job.verified_on else {}),
-                "artifacts": artifacts}
+                "artifacts": artifacts, **({"rejected": rejections} if rejections else {})}
     write_atomic(report_path, json.dumps(document, indent=2) + "\n")
