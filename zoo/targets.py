@@ -166,6 +166,8 @@ def _path_kind(path: Path) -> tuple[str, Path] | None:
     if path.is_dir() and (path / runs.CARD_FILE).is_file():
         return RUN, path
     if path.is_dir() and (path / "saved_model.pb").is_file():
+        if path.with_name(path.name + ".json").is_file():  # zoo's own export, its sidecar beside it
+            return ARTIFACT, path
         return SAVED_MODEL, path
     if path.is_dir() and (path / runs.MODEL_FILE).is_file():  # a model.keras without its run's card
         return KERAS_FILE, path / runs.MODEL_FILE

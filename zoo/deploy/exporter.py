@@ -328,10 +328,14 @@ def int8_losses(job: ExportJob, target) -> dict:
     the 5 worst, and the levers to try."""
     from zoo.deploy import quantization
 
+    # worst first, by each layer's error against its own output's spread (comparable across layers)
     rows = quantization.layer_errors(job.model, job.calibration, job.x_test[:512], n=None)
-    rows = sorted(rows, key=lambda r: -r["relative_error"])  # error against each layer's own spread: comparable
     keep = ("layer", "op", "tensor", "relative_error", "rmse_over_scale", "clipped")
-    return {"worst_layers": [{k: r[k] for k in keep} for r in rows[:5]],
+
+    def plain(value):  # a zero scale gives inf, which JSON has no word for
+        return None if isinstance(value, float) and not np.isfinite(value) else value
+
+    return {"worst_layers": [{k: plain(r[k]) for k in keep} for r in rows[:5]],
             "levers": quantization.levers(rows, target, calibration_samples=len(job.calibration))}
 
 
