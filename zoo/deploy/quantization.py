@@ -45,8 +45,9 @@ def layer_errors(model, calibration: np.ndarray, inputs: np.ndarray | None = Non
     compared), `rmse` (quantized vs float output), `scale` (the output's quantization step),
     `rmse_over_scale` (0.289 is the output's rounding alone; weight rounding and clipping add to
     it), `relative_error` (per output channel rmse / std of the float output, averaged over the
-    channels that vary), `tensor_relative_error` (rmse / std over the whole tensor at once) and
-    `clipped` (the share of float outputs beyond the int8 range: inputs outside the calibration's).
+    channels; a constant channel's rmse / |value|, one always zero left out),
+    `tensor_relative_error` (rmse / std over the whole tensor at once) and `clipped` (the share
+    of float outputs beyond the int8 range: inputs outside the calibration's).
     """
     return Int8Debugger(model, calibration).layer_errors(inputs, n=n, keep_float=keep_float)
 
@@ -271,10 +272,13 @@ def _row(s: dict, layers: "_LayerNames") -> dict:
     n, err2, total, total2 = s["n"], np.atleast_1d(s["err2"]), np.atleast_1d(s["f"]), np.atleast_1d(s["f2"])
     mse_c = err2 / n
     var_c = np.maximum(total2 / n - (total / n) ** 2, 0.0)
-    live = var_c > 1e-24 * max(float(var_c.max()), 1e-300)  # constant channels (dead ReLUs) say nothing
+    # a channel's spread is its std; a constant channel's (a count, say) its size; one always zero
+    # (a dead ReLU) says nothing and is left out
+    spread = np.where(var_c > 1e-12 * (total2 / n), var_c, (total / n) ** 2)
+    live = spread > 0
     rmse = float(np.sqrt(err2.sum() / (n * len(err2))))
     if live.any():
-        relative = float(np.mean(np.sqrt(mse_c[live] / var_c[live])))
+        relative = float(np.mean(np.sqrt(mse_c[live] / spread[live])))
     else:
         relative = 0.0 if rmse == 0 else float("inf")
     mean = total.sum() / (n * len(total))
