@@ -220,7 +220,7 @@ def read_vocab(path) -> list[str]:
     return tokens
 
 
-def preprocessing(model, kind: str, stated: Stated, vocab: list[str] | None, dataset=None):
+def preprocessing(model, kind: str, stated: Stated, vocab: list[str] | None):
     """The record of how inputs reach this model: read from it, said by the user, or assumed (and
     said so)."""
     from zoo.data.preprocess import ImagePreprocessing, TensorPreprocessing, TextPreprocessing
@@ -332,7 +332,10 @@ def _card(loaded: Loaded, stated: Stated, name: str):
     labels = None
     if stated.data is not None:
         dataset = load_dataset(stated.data, kind=kind, image_shape=getattr(prep, "shape", None))
-        check_arrays(dataset, prep, model)
+        if dataset.kind == "tensor":
+            from zoo.data.recorded import check_tensor_shape
+
+            check_tensor_shape(dataset, model.inputs[0].shape[1:])
         described = dataset.describe()
         dataset_record = {**described, "spec": str(stated.data)}
         if dataset.labelled:
@@ -369,16 +372,6 @@ def _card(loaded: Loaded, stated: Stated, name: str):
                 date=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
     extra = {VOCAB_FILE: "\n".join(vocab) + "\n"} if vocab is not None else {}
     return card, extra
-
-
-def check_arrays(dataset, prep, model) -> None:
-    """Arrays given as the model's input must have its shape."""
-    if dataset.kind != "tensor":
-        return
-    want = tuple(int(d) for d in model.inputs[0].shape[1:])
-    if tuple(dataset.x_test.shape[1:]) != want:
-        raise DataError(f"{dataset.source}: x is {_shape(dataset.x_test.shape[1:])} per example, the model takes "
-                        f"{_shape(want)}")
 
 
 def random_inputs(card, prep, model, n: int = VERIFY_EXAMPLES, seed: int = 0) -> tuple[np.ndarray, str]:
