@@ -9,6 +9,23 @@ from zoo.training.distribute import STRATEGIES
 from .app import main, ranged
 
 
+class Augment(click.ParamType):
+    """--augment: a whole number of pixels (its range from zoo.ranges), or a preset's name."""
+
+    name = "augment"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int) or str(value).strip().lstrip("-").isdigit():
+            return ranged("augment").convert(value, param, ctx)
+        from zoo.data.augment import PRESETS
+
+        if value in PRESETS:
+            return value
+        self.fail(f"{value!r} is not a number of pixels nor a preset ({', '.join(PRESETS)})", param, ctx)
+
+
+AUGMENT = Augment()
+
 @main.command("train")
 @click.argument("model", metavar="MODEL|MODEL_FILE")
 @click.option("--custom-objects", multiple=True, metavar="MODULE:NAME",
@@ -32,7 +49,9 @@ from .app import main, ranged
 @click.option("--val-split", type=ranged("val_split"), default=0.1, show_default=True,
               help="Fraction of the training data held out for validation.")
 @click.option("--limit", type=ranged("limit"), help="Train on the first N training examples only.")
-@click.option("--augment", type=ranged("augment"), help="Images: random shifts of up to N pixels (0: off; default: recipe).")
+@click.option("--augment", type=AUGMENT, metavar="PX|PRESET",
+              help="Images: random shifts of up to PX pixels (0: off), or a preset for real handwriting: "
+              "handwriting (rotation, shear, stroke width, blur, low resolution; zoo.data.augment). Default: recipe.")
 @click.option("--crop", type=ranged("crop"),
               help="Texts: train on random windows of at least F of each text (0: off; default: recipe).")
 @click.option("--label-smoothing", type=ranged("label_smoothing"),

@@ -58,9 +58,10 @@ def feed(prep, x):
     return prep(x), None
 
 
-def batches(x, y, batch_size: int, *, prep, shuffle_seed: int | None, shift: int = 0, crop: float = 0.0):
-    """Batches of (prep(x), y), reshuffled every epoch when a seed is given, images shifted
-    and texts cropped if asked.
+def batches(x, y, batch_size: int, *, prep, shuffle_seed: int | None, shift: int = 0, crop: float = 0.0,
+            preset=None):
+    """Batches of (prep(x), y), reshuffled every epoch when a seed is given, images shifted (or drawn
+    from an augmentation preset, zoo.data.augment) and texts cropped if asked.
 
     Shuffles the indices and gathers whole batches from the arrays, as Keras does for NumPy
     input: shuffling the examples themselves through a buffer copies every image once more
@@ -80,7 +81,10 @@ def batches(x, y, batch_size: int, *, prep, shuffle_seed: int | None, shift: int
         lambda index, xy: (transform(tf.gather(xy[0], index)), tf.gather(xy[1], index)),
         num_parallel_calls=tf.data.AUTOTUNE,
     )
-    augment = (functools.partial(random_shift, max_shift=shift) if shift
+    from zoo.data import augment as presets
+
+    augment = (functools.partial(presets.apply, p=preset) if preset is not None
+               else functools.partial(random_shift, max_shift=shift) if shift
                else functools.partial(random_crop_tokens, min_fraction=crop) if crop else None)
     if augment is not None:  # stateless draws, one seed pair per batch: repeatable from --seed
         seeds = tf.data.Dataset.random(seed=shuffle_seed).batch(2)

@@ -60,7 +60,8 @@ class TrainConfig:
     tensorboard: bool = False  # also write TensorBoard logs to <run>/logs
     verbose: int | None = None  # Keras progress: 0 silent, 1 bar, 2 a line per epoch; None: 1 on a terminal
     weight_decay: float | None = None  # decoupled weight decay of AdamW; 0: plain Adam; None: recipe
-    augment: int | None = None  # images: random shifts of up to N pixels each way; 0 off; None: recipe
+    augment: int | str | None = None  # images: random shifts of up to N pixels each way, or a preset's name
+    # (zoo.data.augment: "handwriting"); 0 off; None: recipe
     crop: float | None = None  # texts: train on a random run of at least this fraction of each text; 0 off; None: recipe
     label_smoothing: float | None = None  # targets 1 - F on the true class plus F spread over all; 0 off; None: recipe
     model_args: dict[str, Any] = field(default_factory=dict)  # overrides for create_model
@@ -81,9 +82,12 @@ def _check(config: TrainConfig) -> None:
     the same table)."""
     from zoo import ranges
 
-    for key in ("seed", "epochs", "batch_size", "limit", "patience", "lr", "val_split", "crop", "label_smoothing",
-                "augment"):
+    from zoo.data.augment import parse
+
+    for key in ("seed", "epochs", "batch_size", "limit", "patience", "lr", "val_split", "crop", "label_smoothing"):
         ranges.check(key, getattr(config, key), required=key in ("seed", "val_split"))
+    if not isinstance(parse(config.augment), str):  # a preset's name, else a number of pixels
+        ranges.check("augment", config.augment)
 
 
 def _choose_name(config: TrainConfig, model_name: str, root: Path, taken=frozenset()) -> str:
@@ -232,6 +236,7 @@ class _Plan:
     scaled_lr: float  # what the optimizer uses: lr x replicas (the linear scaling rule)
     weight_decay: float
     shift: int  # image augmentation: random shifts of up to this many pixels
+    preset: Any  # image augmentation drawn from a named preset (zoo.data.augment.Preset), or None
     crop: float  # text augmentation: the smallest fraction of a text a random window keeps
     label_smoothing: float
     steps_per_execution: int
@@ -244,6 +249,8 @@ class _Plan:
                 "optimizer": f"adamw, weight decay {self.weight_decay}" if self.weight_decay else "adam",
                 "schedule": "cosine decay to 1% over all steps", "patience": patience,
                 "augment_shift": self.shift, "augment_crop": self.crop,
+                "augment_preset": self.preset.name if self.preset else None,
+                **({"augment": self.preset.to_dict()} if self.preset else {}),
                 "label_smoothing": self.label_smoothing, "steps_per_execution": self.steps_per_execution,
                 "mixed_precision": self.mixed_precision}
 
@@ -258,8 +265,11 @@ def _plan(config: TrainConfig, entry, kind: str, dist) -> _Plan:
     def chosen(option, key):  # the command line's value, else the recipe's (0 is a choice: "off")
         return recipe[key] if option is None else option
 
+    from zoo.data.augment import parse, preset
+
     batch_size = config.batch_size or recipe["batch_size"]
     lr = float(config.lr or recipe["lr"])
+    augment = parse(chosen(config.augment, "shift")) if kind == "image" else 0
     return _Plan(
         epochs=config.epochs or recipe["epochs"],
         batch_size=batch_size,
@@ -267,7 +277,8 @@ def _plan(config: TrainConfig, entry, kind: str, dist) -> _Plan:
         lr=lr,
         scaled_lr=lr * dist.replicas,
         weight_decay=chosen(config.weight_decay, "weight_decay"),
-        shift=chosen(config.augment, "shift") if kind == "image" else 0,
+        shift=0 if isinstance(augment, str) else augment,
+        preset=preset(augment) if isinstance(augment, str) else None,
         crop=float(chosen(config.crop, "crop")) if kind == "text" else 0.0,
         label_smoothing=float(chosen(config.label_smoothing, "label_smoothing")),
         # Keras 3.15 cannot loop several steps per call under a tf.distribute strategy
@@ -535,7 +546,8 @@ def _train_locked(config: TrainConfig, entry, root: Path, dist, name: str, resum
     with dist.strategy.scope():
         _compile(trainer, plan, -(-len(splits.y_train) // plan.global_batch_size), binary)
     train_ds = batches(splits.x_train, cast(splits.y_train), plan.global_batch_size, prep=prep,
-                       shuffle_seed=config.seed, shift=plan.shift, crop=plan.crop)
+                       shuffle_seed=config.seed, shift=plan.shift, crop=plan.crop,
+                       preset=plan.preset)
     val_ds = None
     if splits.validation_examples:
         val_ds = batches(splits.x_val, cast(splits.y_val), max(1024, plan.global_batch_size), prep=prep,

@@ -1,0 +1,128 @@
+"""The handwriting preset: each augmentation does what its name says, measured on known images with
+oracles outside the code (pixel counts worked by hand, SciPy's grey morphology and rotation, moments)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from zoo.data import augment
+
+
+def _bar(height=14, width=3, size=28):
+    image = np.zeros((size, size), np.float32)
+    top, left = (size - height) // 2, (size - width) // 2
+    image[top : top + height, left : left + width] = 1.0
+    return image
+
+
+def _batch(*images):
+    return np.stack(images)[..., None].astype(np.float32)
+
+
+def _principal_angle(image) -> float:
+    """The ink's principal axis, in degrees counter-clockwise from the x axis as the image is shown
+    (rows grow downwards), from its second moments."""
+    ys, xs = np.nonzero(image > 0.5)
+    weights = image[ys, xs]
+    x, y = xs - np.average(xs, weights=weights), -(ys - np.average(ys, weights=weights))
+    cov = np.cov(np.stack([x, y]), aweights=weights)
+    values, vectors = np.linalg.eigh(cov)
+    vx, vy = vectors[:, np.argmax(values)]
+    return float(np.degrees(np.arctan2(vy, vx))) % 180
+
+
+@pytest.mark.parametrize("pixels, count", [(-2, 12 * 1), (-1, 13 * 2), (0, 14 * 3), (1, 15 * 4), (2, 16 * 5)])
+def test_stroke_width_by_the_count_of_ink_pixels(pixels, count):
+    # a 14×3 bar: a (|p|+1)-square dilation adds |p| rows and columns, an erosion takes them (worked by hand)
+    from scipy import ndimage
+
+    out = np.asarray(augment.stroke(_batch(_bar()), pixels))[0, ..., 0]
+    assert int((out > 0.5).sum()) == count
+    oracle = (ndimage.grey_dilation if pixels > 0 else ndimage.grey_erosion)(_bar(), size=(abs(pixels) + 1,) * 2)
+    assert int((oracle > 0.5).sum()) == count
+
+
+@pytest.mark.parametrize("degrees", [15.0, -15.0, 30.0])
+def test_rotation_turns_the_principal_axis(degrees):
+    from scipy import ndimage
+
+    bar = _bar(height=3, width=20)  # lying along x: principal axis 0 degrees
+    assert _principal_angle(bar) == pytest.approx(0, abs=0.5)
+    out = augment.affine(_batch(bar), [degrees], [0.0], [1.0], [1.0], [0.0], [0.0]).numpy()[0, ..., 0]
+    assert _principal_angle(out) == pytest.approx(degrees % 180, abs=1.0)
+    # SciPy turns the same way (its angle is counter-clockwise as shown)
+    assert _principal_angle(ndimage.rotate(bar, degrees, reshape=False, order=1)) == pytest.approx(degrees % 180, abs=1.0)
+
+
+def test_shear_aspect_and_shift_move_the_ink_as_named():
+    upright = _bar(height=20, width=2)
+    sheared = augment.affine(_batch(upright), [0.0], [0.3], [1.0], [1.0], [0.0], [0.0]).numpy()[0, ..., 0]
+    # x offset 0.3 per unit of y: an upright bar leans by atan(0.3) = 16.7 degrees from the vertical
+    assert abs(_principal_angle(sheared) - 90) == pytest.approx(np.degrees(np.arctan(0.3)), abs=1.5)
+    square = np.zeros((28, 28), np.float32)
+    square[9:19, 9:19] = 1.0
+    wide = augment.affine(_batch(square), [0.0], [0.0], [1.5], [0.75], [0.0], [0.0]).numpy()[0, ..., 0] > 0.5
+    rows, cols = np.flatnonzero(wide.any(1)), np.flatnonzero(wide.any(0))
+    assert (cols[-1] - cols[0] + 1, rows[-1] - rows[0] + 1) == pytest.approx((15, 7.5), abs=1.0)
+    from scipy import ndimage
+
+    moved = augment.affine(_batch(square), [0.0], [0.0], [1.0], [1.0], [3.0], [-2.0]).numpy()[0, ..., 0]
+    dy, dx = np.subtract(ndimage.center_of_mass(moved), ndimage.center_of_mass(square))
+    assert (dx, dy) == pytest.approx((3.0, -2.0), abs=0.01)
+
+
+def test_blur_spreads_a_dot_by_its_sigma_and_keeps_its_ink():
+    dot = np.zeros((28, 28), np.float32)
+    dot[14, 14] = 1.0
+    out = augment.blur(_batch(dot), 1.0).numpy()[0, ..., 0]
+    assert out.sum() == pytest.approx(1.0, abs=1e-5)
+    ys = np.arange(28)
+    variance = float((out.sum(1) * (ys - 14) ** 2).sum())
+    assert variance == pytest.approx(1.0, abs=0.02)  # a 7-tap Gaussian of sigma 1 (truncated at 3 sigma)
+
+
+def test_low_resolution_keeps_no_detail_finer_than_its_box():
+    # alternate columns (the finest detail 28 pixels can hold) vanish at an 8-pixel box; a wide block stays
+    stripes = np.zeros((28, 28), np.float32)
+    stripes[4:24, 4:24:2] = 1.0
+    out = augment.low_resolution(_batch(stripes), 8).numpy()[0, ..., 0]
+    assert np.ptp(out[10:18, 8:20], axis=1).max() < 0.25  # the stripes averaged into grey
+    assert 0.3 < out[10:18, 8:20].mean() < 0.7
+    block = np.zeros((28, 28), np.float32)
+    block[6:22, 6:22] = 1.0
+    assert augment.low_resolution(_batch(block), 8).numpy()[0, 14, 14, 0] == pytest.approx(1.0, abs=0.01)
+
+
+def test_the_preset_keeps_each_image_with_its_label():
+    # 64 images, each a centred block of its own brightness: after the preset, the brightest pixel of
+    # each still ranks the images in the same order (labels are not touched, so images must not move)
+    import tensorflow as tf
+
+    levels = np.linspace(0.2, 1.0, 64, dtype=np.float32)
+    images = np.zeros((64, 28, 28, 1), np.float32)
+    images[:, 8:20, 8:20, 0] = levels[:, None, None]
+    quiet = augment.Preset(name="t", rotation=10, shear=0.1, scale=(0.9, 1.1), aspect=1.1, shift=2,
+                           stroke=(0.2, 0.2, 0.2, 0.2, 0.2), low_resolution=0.0, box_sizes=(12, 16), blur=0.0,
+                           blur_sigma=(0.5, 1.0))
+    out = augment.apply(tf.constant(images), quiet, tf.constant([3, 4])).numpy()
+    assert np.array_equal(np.argsort(out.max(axis=(1, 2, 3))), np.arange(64))
+    again = augment.apply(tf.constant(images), quiet, tf.constant([3, 4])).numpy()
+    assert np.array_equal(out, again)  # stateless: the same seed, the same batch
+
+
+def test_augment_option_takes_pixels_or_a_preset_name():
+    from zoo.cli import main
+    from zoo.errors import ConfigError
+
+    assert augment.parse("2") == 2 and augment.parse(3) == 3 and augment.parse("handwriting") == "handwriting"
+    with pytest.raises(ConfigError, match=r"^--augment 'wobbly': not a number of pixels nor a preset; "
+                                          r"the presets: handwriting$"):
+        augment.parse("wobbly")
+    result = CliRunner().invoke(main, ["train", "lenet", "--augment", "wobbly"])
+    assert result.exit_code == 2
+    assert ("Invalid value for '--augment': 'wobbly' is not a number of pixels nor a preset (handwriting)"
+            in result.stderr)
+    result = CliRunner().invoke(main, ["train", "lenet", "--augment", "-1"])
+    assert result.exit_code == 2 and "-1 is not in the range x>=0" in result.stderr
