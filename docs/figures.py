@@ -38,14 +38,17 @@ def main(run_target: str) -> None:
                      HERE / "calibration-lenet5.png", title="LeNet-5 on the MNIST test set")
 
     plt = _pyplot()
-    picks = [0, 1, 2, 3, 4, 8]
+    picks = [(0, "plain page", {}), (1, "uneven light, shadow", {"light": 0.6, "shadow": True}),
+             (2, "ruled, JPEG 60", {"lines": "ruled", "jpeg": 60}), (3, "squared paper", {"lines": "squared"}),
+             (4, "small, large page", {"size": (1.5, 2.5), "page": (4, 6), "light": 0.5}),
+             (8, "shadow", {"shadow": True})]
     fig, axes = plt.subplots(2, len(picks), figsize=(2.1 * len(picks), 4.6), constrained_layout=True)
-    for column, index in enumerate(picks):
-        photo = photograph(mnist.x_test[index, :, :, 0], seed=index)
+    for column, (index, what, options) in enumerate(picks):
+        photo = photograph(mnist.x_test[index, :, :, 0], seed=index, **options)
         form = to_mnist(photo).pixels
         probs = model.predict(form[None, ..., None].astype(np.float32) / 255, verbose=0)[0]
         axes[0, column].imshow(photo, cmap="gray", vmin=0, vmax=255)
-        axes[0, column].set_title(f"photo {photo.shape[1]}×{photo.shape[0]}", fontsize=9)
+        axes[0, column].set_title(f"{what} {photo.shape[1]}×{photo.shape[0]}", fontsize=8)
         axes[1, column].imshow(form, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
         axes[1, column].set_title(f"read {probs.argmax()} ({probs.max():.2f})", fontsize=9)
         for ax in axes[:, column]:

@@ -38,6 +38,10 @@ CENTRE = 14.0  # where MNIST's centres of mass lie (measured: 13.99, 14.01)
 NOISE_SIGMAS = 4.0  # page noise removed: its median plus this many robust standard deviations
 MIN_CONTRAST = 40.0  # ink must stand this many levels (of 255) above the page's noise
 SPECK = 0.02  # ink components smaller than this fraction of the largest are specks
+LOCAL_MIN = 64  # images at least this many pixels on each side get their lighting estimated locally
+NEAR = 0.5  # ink further than this share of the digit's size from its largest stroke is not the digit
+LINE_SPAN = 0.75  # a straight run across this share of the image is a ruled line, not a stroke
+SLACK = 2  # pixels a ruled line may wander each way along its run (a degree over 240 pixels)
 FORM = {"name": "mnist", "ink": "light on black", "box": BOX, "canvas": CANVAS, "centre": "mass"}
 
 
@@ -106,6 +110,128 @@ def _fit(ink: np.ndarray) -> np.ndarray:
     return np.clip(np.asarray(resized, dtype=np.float64), 0, 255)
 
 
+def _dark_ink(x: np.ndarray) -> bool:
+    """Whether the ink is darker than the page. Small images (MNIST's own) are told by their border,
+    the page. A photo's border can lie in a shadow or the dim side of the page, so there each pixel
+    is compared with the page around it (a median over a third of the image, taken at 32 pixels'
+    resolution and enlarged back): ink is what stands out, and it stands out to one side, while
+    light and shadow are spread to both."""
+    if min(x.shape) < LOCAL_MIN:
+        low, high = np.percentile(x, [1, 99])
+        return bool(np.median(_border(x)) > (low + high) / 2)
+    from PIL import Image
+    from scipy import ndimage
+
+    factor = 32 / min(x.shape)
+    small_size = (max(1, round(x.shape[1] * factor)), max(1, round(x.shape[0] * factor)))
+    small = np.asarray(Image.fromarray(x.astype(np.float32), mode="F").resize(small_size, Image.Resampling.BOX))
+    page_small = ndimage.median_filter(small, size=11, mode="nearest")
+    page = np.asarray(Image.fromarray(page_small, mode="F").resize((x.shape[1], x.shape[0]),
+                                                                      Image.Resampling.BILINEAR), dtype=np.float64)
+    residual = x - page
+    spread = NOISE_SIGMAS * 1.4826 * float(np.median(np.abs(residual - np.median(residual))))
+    return bool(np.clip(-residual - spread, 0, None).sum() > np.clip(residual - spread, 0, None).sum())
+
+
+def _stroke_width(inked: np.ndarray) -> float:
+    """The pen's width: twice the median distance to the ink's edge along its ridges (the local maxima of
+    the distance transform), which a few broad blobs (a shadow's corner) do not move. 0 without ink."""
+    from scipy import ndimage
+
+    if not inked.any():
+        return 0.0
+    distance = ndimage.distance_transform_edt(inked)
+    ridge = inked & (distance >= ndimage.maximum_filter(distance, 3)) & (distance > 1)
+    return 2 * float(np.median(distance[ridge])) if ridge.any() else 2.0
+
+
+def _background(x: np.ndarray, dark_ink: bool) -> tuple[np.ndarray, str] | None:
+    """The page as light alone would show it, estimated at a scale larger than any stroke: a grey
+    closing (dark ink on a light page) or opening (light ink on dark) over a third of the image's
+    shorter side, which takes away every structure narrower than that and keeps gradients, shadows
+    and their edges (a shadow's edge that meets the image's border leaves a wedge: `_near_the_digit`
+    drops it). None for images too small to hold a stroke and a page apart (under 64 pixels:
+    MNIST's own 28×28 digits, whose page is already flat)."""
+    from scipy import ndimage
+
+    if min(x.shape) < LOCAL_MIN:
+        return None
+    smooth = ndimage.gaussian_filter(x, 1.0)  # the page's noise, not its minimum, decides the estimate
+    morph = ndimage.grey_closing if dark_ink else ndimage.grey_opening
+    window = min(x.shape) // 3
+    page = morph(smooth, size=(window, window))
+    low, high = np.percentile(page, [1, 99])
+    return page, f"lighting evened out: page estimated over {window}×{window} px (it ranged {low:.0f}-{high:.0f})"
+
+
+def _flatten(x: np.ndarray, dark_ink: bool) -> tuple[np.ndarray, np.ndarray | float, str | None]:
+    """Ink as light on black, the page's lighting taken out, and how much each pixel's noise was
+    amplified doing so. A photo's light multiplies what the paper reflects, so dark ink is read as
+    the share of the page's light it takes away: the same ink reads the same in a shadow, where the
+    sensor's noise, the same in levels everywhere, is a larger share of a dimmer page. Light ink on
+    a dark ground (a screen, a board) is what stands above the ground."""
+    estimate = _background(x, dark_ink)
+    if estimate is None:
+        return (255.0 - x if dark_ink else x), 1.0, None
+    page, step = estimate
+    if dark_ink:
+        page = np.maximum(page, 1.0)
+        return np.clip(1.0 - x / page, 0.0, 1.0) * 255.0, float(np.median(page)) / page, step
+    return np.clip(x - page, 0.0, 255.0), 1.0, step
+
+
+def _ruled_lines(ink: np.ndarray, floor: float) -> tuple[np.ndarray, int]:
+    """Ruled or squared paper's lines: straight runs across three quarters of the image or more,
+    within a degree of level or upright (2 pixels of slack each way). Two or more parallel ones are
+    paper; one alone is paper only if it is thinner than half the ink's strokes (a printed rule is a
+    hairline beside a pen's stroke, while a tightly cropped 7's bar is as wide as its stem). A digit
+    has no stroke that long once it has a margin. Returns the lines' part of the ink and how many."""
+    from scipy import ndimage
+
+    lines, found = np.zeros_like(ink), 0
+    if min(ink.shape) < LOCAL_MIN:
+        return lines, 0
+    stroke = None
+    for along in (1, 0):  # rows (ruled), then columns (squared)
+        length = int(LINE_SPAN * ink.shape[along])
+        smooth = ndimage.uniform_filter1d(ink, 9, axis=along)  # a faint line's noise averaged along it
+        widened = ndimage.maximum_filter1d(smooth, 1 + 2 * SLACK, axis=1 - along)
+        size = (1, length) if along == 1 else (length, 1)
+        opened = ndimage.grey_opening(widened, size=size)
+        run = np.minimum(opened, ink)
+        crossed = (np.minimum(opened, smooth) > floor).mean(axis=along) > 0.5  # per row (column): a line crosses it
+        bands, count = ndimage.label(crossed)
+        if count == 1:
+            if stroke is None:
+                stroke = _stroke_width(ink > floor)
+            if np.count_nonzero(crossed) > stroke / 2:
+                continue
+        if count:
+            lines, found = np.maximum(lines, run), found + count
+    return lines, found
+
+
+def _near_the_digit(labels: np.ndarray, keep: np.ndarray, main: int) -> np.ndarray:
+    """The components that come within half the digit's size of its largest one and do not run into
+    the image's border (the parts of a broken 5 or 4 do; a shadow's corner or a smudge across the
+    page does not)."""
+    from scipy import ndimage
+
+    boxes = ndimage.find_objects(labels)
+    rows, cols = boxes[main - 1]
+    reach = NEAR * max(rows.stop - rows.start, cols.stop - cols.start)
+    height, width = labels.shape
+
+    def edge(box):  # a mark that runs into the image's border, where a shadow's corner leaves one
+        return box[0].start == 0 or box[1].start == 0 or box[0].stop == height or box[1].stop == width
+
+    near = [k for k in keep
+            if k == main or not edge(boxes[k - 1])
+            and boxes[k - 1][0].start < rows.stop + reach and boxes[k - 1][0].stop > rows.start - reach
+            and boxes[k - 1][1].start < cols.stop + reach and boxes[k - 1][1].stop > cols.start - reach]
+    return np.asarray(near, dtype=np.int64)
+
+
 def to_mnist(gray: np.ndarray, name: str = "image") -> Normalized:
     """A grayscale image (H, W) of 0-255 values as a 28×28 MNIST-form digit.
 
@@ -116,30 +242,43 @@ def to_mnist(gray: np.ndarray, name: str = "image") -> Normalized:
 
     x = np.asarray(gray, dtype=np.float64)
     steps = [f"grayscale {x.shape[1]}×{x.shape[0]}"]
-    low, high = np.percentile(x, [1, 99])
-    if np.median(_border(x)) > (low + high) / 2:
-        x = 255.0 - x
+    dark_ink = _dark_ink(x)
+    if dark_ink:
         steps.append("inverted: dark ink on a light background")
-    threshold = otsu_threshold(x)
-    page, ink_pixels = x[x <= threshold], x[x > threshold]
-    level = float(np.median(page)) if page.size else 0.0
-    noise = 1.4826 * float(np.median(np.abs(page - level))) if page.size else 0.0  # the MAD as a sigma
-    floor = level + NOISE_SIGMAS * noise
-    bright = float(np.percentile(ink_pixels, 99)) if ink_pixels.size else floor
-    contrast = bright - floor if page.size and ink_pixels.size else 0.0  # one even tone: nothing to split
+    x, gain, evened = _flatten(x, dark_ink)
+    if evened:
+        steps.append(evened)
+    # a photo's page is most of it: its median and spread (the MAD as a sigma, of the noise as the
+    # sensor gave it) are the page's. A small image can be mostly ink (an 8×8 scan of a 0): there
+    # Otsu's threshold tells its page apart
+    is_page = np.ones(x.shape, bool) if min(x.shape) >= LOCAL_MIN else x <= otsu_threshold(x)
+    is_page = is_page if is_page.any() else np.ones(x.shape, bool)  # one even tone: all page
+    level = float(np.median(x[is_page]))
+    noise = 1.4826 * float(np.median(np.abs((x - level) / gain)[is_page]))
+    floor = level + NOISE_SIGMAS * noise * gain  # higher where the page was dim
+    lines, ruled = _ruled_lines(x, floor)
+    if ruled:
+        x = x - lines
+        steps.append(f"{ruled} ruled line(s) taken out")
+    standing = x > floor
+    bright = float(np.percentile(x[standing], 99)) if standing.any() else float(np.max(floor))
+    contrast = bright - float(np.median(np.broadcast_to(floor, x.shape)[standing])) if standing.any() else 0.0
     if contrast < MIN_CONTRAST:
         raise NoInk(f"{name}: no ink found: nothing in the image stands out from its background "
                     f"(contrast {max(contrast, 0):.0f} of 255, needs {MIN_CONTRAST:.0f}); nothing to predict")
-    ink = np.clip((x - floor) / (bright - floor), 0.0, 1.0) * 255.0
-    steps.append(f"background removed: Otsu threshold {threshold:.0f}, page {level:.0f} ± {noise:.1f} "
-                 f"set to black, ink {bright:.0f} stretched to 255")
+    ink = np.clip((x - floor) / np.maximum(bright - floor, 1e-6), 0.0, 1.0) * 255.0
+    steps.append(f"background removed: page {level:.0f} ± {noise:.1f} set to black, ink {bright:.0f} "
+                 "stretched to 255")
 
     labels, count = ndimage.label(ink > 0, structure=np.ones((3, 3)))
-    sizes = np.bincount(labels.ravel(), minlength=count + 1)[1:]
-    keep = np.flatnonzero(sizes >= SPECK * sizes.max()) + 1
+    mass = ndimage.sum_labels(ink, labels, index=np.arange(1, count + 1))
+    keep = np.flatnonzero(mass >= SPECK * mass.max()) + 1
     if len(keep) < count:
         steps.append(f"{count - len(keep)} speck(s) removed")
-    mask = np.isin(labels, keep)
+    near = _near_the_digit(labels, keep, int(np.argmax(mass)) + 1)
+    if len(near) < len(keep):
+        steps.append(f"{len(keep) - len(near)} mark(s) away from the digit left out")
+    mask = np.isin(labels, near)
     ink = np.where(mask, ink, 0.0)
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
@@ -162,30 +301,55 @@ def to_mnist(gray: np.ndarray, name: str = "image") -> Normalized:
     return Normalized(np.clip(np.rint(canvas), 0, 255).astype(np.uint8), steps, warnings)
 
 
-def photograph(digit: np.ndarray, seed: int) -> np.ndarray:
+def photograph(digit: np.ndarray, seed: int, *, light: float = 0.1, shadow: bool = False,
+               lines: str | None = None, jpeg: int | None = None, size: tuple[float, float] = (3.0, 7.0),
+               page: tuple[float, float] = (1.3, 2.2)) -> np.ndarray:
     """A synthetic phone photo of an MNIST digit written on paper: what the tests and the
-    benchmark read through `to_mnist`.
+    benchmarks read through `to_mnist`.
 
-    The digit (28×28, light ink on black) is drawn 3 to 7 times larger in dark ink
-    (level 20-80) on a light page (180-235) that is 1.3 to 2.2 times the digit's size,
-    somewhere off its centre, lit unevenly (up to 10% brighter on one side) and with
-    sensor noise (a standard deviation of 3-8 levels). Returns (H, W) uint8; the same
-    seed gives the same photo.
+    The digit (28×28, light ink on black) is drawn `size` (3 to 7) times larger in dark ink
+    (level 20-80) on a light page (180-235) that is `page` (1.3 to 2.2) times the digit's size,
+    somewhere off its centre, lit unevenly (up to `light`, 10%, darker on one side) and with
+    sensor noise (a standard deviation of 3-8 levels). Harder pages on request: a soft-edged
+    `shadow` over part of it (40-60% darker), `lines` ("ruled" or "squared": lines 1-3 pixels
+    wide, 40-90 levels darker than the page, under the ink), and `jpeg` compression at that
+    quality. Returns (H, W) uint8; the same seed and options give the same photo.
     """
     from PIL import Image
 
     rng = np.random.default_rng(seed)
-    size = int(round(CANVAS * rng.uniform(3.0, 7.0)))
+    side = int(round(CANVAS * rng.uniform(*size)))
     ink = np.asarray(Image.fromarray(np.asarray(digit, np.uint8).reshape(CANVAS, CANVAS))
-                     .resize((size, size), Image.Resampling.BICUBIC), dtype=np.float64) / 255.0
-    height, width = (int(size * rng.uniform(1.3, 2.2)) for _ in range(2))
-    top, left = rng.integers(0, height - size + 1), rng.integers(0, width - size + 1)
+                     .resize((side, side), Image.Resampling.BICUBIC), dtype=np.float64) / 255.0
+    height, width = (int(side * rng.uniform(*page)) for _ in range(2))
+    top, left = rng.integers(0, height - side + 1), rng.integers(0, width - side + 1)
     coverage = np.zeros((height, width))
-    coverage[top : top + size, left : left + size] = np.clip(ink, 0.0, 1.0)
+    coverage[top : top + side, left : left + side] = np.clip(ink, 0.0, 1.0)
     paper, dark = rng.uniform(180, 235), rng.uniform(20, 80)
     angle = rng.uniform(0, 2 * np.pi)
     yy, xx = np.mgrid[0:height, 0:width]
     ramp = (np.cos(angle) * xx / width + np.sin(angle) * yy / height)
-    light = 1.0 + rng.uniform(0.0, 0.1) * (ramp - ramp.min()) / max(np.ptp(ramp), 1e-9)
-    pixels = (paper * (1 - coverage) + dark * coverage) * light + rng.normal(0, rng.uniform(3, 8), (height, width))
-    return np.clip(np.rint(pixels), 0, 255).astype(np.uint8)
+    illumination = 1.0 - rng.uniform(0.0, light) * (ramp - ramp.min()) / max(np.ptp(ramp), 1e-9)
+    noise = rng.normal(0, rng.uniform(3, 8), (height, width))
+    surface = np.full((height, width), paper)
+    if lines is not None:  # drawn on the page, under the ink
+        spacing = side * rng.uniform(0.45, 0.9)
+        thickness, depth = max(1, int(round(side / 100 * rng.uniform(1, 3)))), rng.uniform(40, 90)
+        offset = rng.uniform(0, spacing)
+        ruled = ((yy + offset) % spacing) < thickness
+        if lines == "squared":
+            ruled |= ((xx + offset) % spacing) < thickness
+        surface = np.where(ruled, paper - depth, surface)
+    if shadow:  # a half-plane through a point on the page, its edge a few percent of the page wide
+        theta, (cy, cx) = rng.uniform(0, 2 * np.pi), (rng.uniform(0.2, 0.8) * height, rng.uniform(0.2, 0.8) * width)
+        distance = (np.cos(theta) * (xx - cx) + np.sin(theta) * (yy - cy)) / (0.03 * max(height, width))
+        illumination = illumination * (1.0 - rng.uniform(0.4, 0.6) / (1.0 + np.exp(-distance)))
+    pixels = (surface * (1 - coverage) + dark * coverage) * illumination + noise
+    pixels = np.clip(np.rint(pixels), 0, 255).astype(np.uint8)
+    if jpeg is not None:
+        import io
+
+        buffer = io.BytesIO()
+        Image.fromarray(pixels).save(buffer, format="JPEG", quality=jpeg)
+        pixels = np.asarray(Image.open(buffer).convert("L"))
+    return pixels
