@@ -103,7 +103,7 @@ def test_the_preset_keeps_each_image_with_its_label():
     levels = np.linspace(0.2, 1.0, 64, dtype=np.float32)
     images = np.zeros((64, 28, 28, 1), np.float32)
     images[:, 8:20, 8:20, 0] = levels[:, None, None]
-    quiet = augment.Preset(name="t", rotation=10, shear=0.1, scale=(0.9, 1.1), aspect=1.1, shift=2,
+    quiet = augment.Preset(name="t", share=0.75, rest_shift=1, rotation=10, shear=0.1, scale=(0.9, 1.1), aspect=1.1, shift=2,
                            stroke=(0.2, 0.2, 0.2, 0.2, 0.2), low_resolution=0.0, box_sizes=(12, 16), blur=0.0,
                            blur_sigma=(0.5, 1.0))
     out = augment.apply(tf.constant(images), quiet, tf.constant([3, 4])).numpy()
@@ -126,3 +126,28 @@ def test_augment_option_takes_pixels_or_a_preset_name():
             in result.stderr)
     result = CliRunner().invoke(main, ["train", "lenet", "--augment", "-1"])
     assert result.exit_code == 2 and "-1 is not in the range x>=0" in result.stderr
+
+
+def test_the_card_records_the_preset_and_a_shift_still_works(tmp_path):
+    from zoo.training.fit import train
+
+    run = train("lenet", augment="handwriting", epochs=1, limit=1_000, out=str(tmp_path), verbose=0, calibrate=False)
+    hyper = run.card["hyperparameters"]
+    assert hyper["augment_preset"] == "handwriting" and hyper["augment_shift"] == 0
+    assert hyper["augment"] == {"name": "handwriting", "rotation": 18.0, "shear": 0.3, "scale": [0.8, 1.1],
+                                "aspect": 1.5, "shift": 3.0, "stroke": [0.2] * 5, "low_resolution": 0.3,
+                                "box_sizes": [7, 16], "blur": 0.2, "blur_sigma": [0.5, 1.5], "share": 0.5,
+                                "rest_shift": 2}
+    shifted = train("lenet", augment=2, epochs=1, limit=1_000, out=str(tmp_path), verbose=0, calibrate=False)
+    assert (shifted.card["hyperparameters"]["augment_preset"], shifted.card["hyperparameters"]["augment_shift"]) == (None, 2)
+    assert "augment" not in shifted.card["hyperparameters"]
+
+
+@pytest.mark.parametrize("name", ["lenet5.mnist", "mnist_cnn.mnist", "mnist_cnn_dropout.mnist"])
+def test_shipped_digit_weights_were_trained_with_the_preset(name):
+    from zoo.models import pretrained
+
+    card = pretrained.find(name).card
+    assert card["hyperparameters"]["augment_preset"] == "handwriting"
+    assert "--augment handwriting" in card["weights"]["recipe"]
+    assert card.test_accuracy >= 0.991 and card.test_ece <= 0.015

@@ -42,16 +42,18 @@ class Preset:
     box_sizes: tuple[int, int]  # the smallest and largest reduced box, in pixels
     blur: float  # share of images blurred
     blur_sigma: tuple[float, float]  # the Gaussian's standard deviation, in pixels
+    share: float = 1.0  # of each batch, drawn from the preset; the rest is shifted as --augment rest_shift
+    rest_shift: int = 0
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {key: list(value) if isinstance(value, tuple) else value for key, value in asdict(self).items()}
 
 
 PRESETS = {
     "handwriting": Preset(
-        name="handwriting", rotation=18.0, shear=0.3, scale=(0.8, 1.1), aspect=1.3, shift=3.0,
-        stroke=(0.1, 0.2, 0.3, 0.2, 0.2), low_resolution=0.3, box_sizes=(7, 16), blur=0.2,
-        blur_sigma=(0.5, 1.5)),
+        name="handwriting", rotation=18.0, shear=0.3, scale=(0.8, 1.1), aspect=1.5, shift=3.0,
+        stroke=(0.3, 0.2, 0.1, 0.2, 0.2), low_resolution=0.3, box_sizes=(7, 16), blur=0.2,
+        blur_sigma=(0.5, 1.5), share=0.6, rest_shift=2),
 }
 CANVAS_BOX = 20 / 28  # MNIST's 20-pixel box in its 28-pixel field: a box of s pixels is a field of s / this
 
@@ -134,8 +136,16 @@ def _grey(x, size: int, dilate: bool):
 
 
 def stroke(x, pixels: int):
-    """Strokes `pixels` wider (dilation) or narrower (erosion, negative): a square of |pixels| + 1."""
-    return x if pixels == 0 else _grey(x, abs(pixels) + 1, pixels > 0)
+    """Strokes `pixels` wider (dilation) or narrower (erosion, negative): a square of |pixels| + 1.
+    An eroded stroke keeps only its dimmer edge, where a thinner pen draws full ink: it is stretched
+    back to the image's brightest level, as `to_mnist` stretches every photo's ink."""
+    import tensorflow as tf
+
+    if pixels >= 0:
+        return x if pixels == 0 else _grey(x, pixels + 1, True)
+    thin = _grey(x, 1 - pixels, False)
+    peak = tf.reduce_max(x, axis=[1, 2, 3], keepdims=True)
+    return thin * tf.math.divide_no_nan(peak, tf.reduce_max(thin, axis=[1, 2, 3], keepdims=True))
 
 
 def low_resolution(x, box):
@@ -172,8 +182,13 @@ def apply(images, p: Preset, seed):
     """A batch (B, H, W, 1) of 0-1 images, light ink on black, each drawn anew from the preset."""
     import tensorflow as tf
 
-    batch = tf.shape(images)[0]
+    from zoo.data.pipeline import random_shift
+
     seeds = tf.random.stateless_uniform([4, 2], seed=seed, minval=-(2**31), maxval=2**31 - 1, dtype=tf.int32)
+    drawn = tf.cast(tf.round(tf.cast(tf.shape(images)[0], tf.float32) * p.share), tf.int32)
+    rest = random_shift(images[drawn:], p.rest_shift, seeds[2]) if p.rest_shift else images[drawn:]
+    images = images[:drawn]
+    batch = drawn
     x = _random_affine(images, p, seeds[0])
     x = tf.concat([stroke(x[a:b], pixels) for pixels, (a, b) in zip((-2, -1, 0, 1, 2), _chunks(batch, p.stroke))],
                   axis=0)
@@ -187,4 +202,5 @@ def apply(images, p: Preset, seed):
     lo, hi = p.blur_sigma
     (a, b), (c, d), (e, f) = _chunks(batch, (p.low_resolution, p.blur, 1 - p.low_resolution - p.blur))
     x = tf.concat([low_resolution(x[a:b], box), blur(x[c:d], lo + draws[2] * (hi - lo)), x[e:f]], axis=0)
-    return tf.clip_by_value(tf.roll(x, -roll, axis=0), 0.0, 1.0)  # back in the labels' order
+    x = tf.roll(x, -roll, axis=0)  # back in the labels' order
+    return tf.concat([tf.clip_by_value(x, 0.0, 1.0), rest], axis=0)
