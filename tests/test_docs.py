@@ -1,8 +1,9 @@
 """What README.md and benchmarks/RESULTS.md say of the shipped models is what their cards say.
 
-The shipped weights are the default recipe of `zoo train` with seed 0, so every figure the
-documents give for that run (test accuracy, ECE before and after calibration, the temperature)
-has one source: the card in zoo/weights/. A document that drifts from it fails here."""
+The shipped weights are `zoo train` with seed 0 and the recipe tools/rebuild_weights.py gives
+(the default, but for the MNIST digits' handwriting preset), so every figure the documents give
+for that run (test accuracy, ECE before and after calibration, the temperature) has one source:
+the card in zoo/weights/. A document that drifts from it fails here."""
 
 from __future__ import annotations
 
@@ -17,9 +18,12 @@ ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 RESULTS = (ROOT / "benchmarks" / "RESULTS.md").read_text(encoding="utf-8")
 # how each document names the run of each shipped model
-COMMANDS = {"lenet5.mnist": "`zoo train lenet`", "mnist_cnn.mnist": "`zoo train mnist_cnn`",
-            "mnist_cnn_dropout.mnist": "`zoo train mnist_cnn_dropout`",
+COMMANDS = {"lenet5.mnist": "`zoo train lenet --augment handwriting --epochs 15`",
+            "mnist_cnn.mnist": "`zoo train mnist_cnn --augment handwriting --epochs 16`",
+            "mnist_cnn_dropout.mnist": "`zoo train mnist_cnn_dropout --augment handwriting --epochs 15`",
             "text_cnn.bbc_news": "`zoo train text_cnn --data ../shared/data/bbc-news`"}
+# benchmarks/trust.py trains the default recipe: its rows are the shipped runs' where that is the recipe
+DEFAULT_RECIPE = {"text_cnn.bbc_news"}
 RESULTS_ROWS = {"lenet5.mnist": "lenet5", "mnist_cnn.mnist": "mnist_cnn", "mnist_cnn_dropout.mnist": "mnist_cnn_dropout",
                 "text_cnn.bbc_news": "text_cnn (BBC News)"}
 
@@ -52,8 +56,9 @@ def test_every_figure_of_a_shipped_run_is_its_cards(name):
     results, calibration = readme_rows
     assert results[1] == accuracy, results
     assert calibration[1:5] == [accuracy, before, after, temperature], calibration
-    (trust,) = _rows(RESULTS, RESULTS_ROWS[name])[:1]
-    assert trust[1:4] == [accuracy, before, after] and trust[5] == temperature, trust
+    if name in DEFAULT_RECIPE:
+        (trust,) = _rows(RESULTS, RESULTS_ROWS[name])[:1]
+        assert trust[1:4] == [accuracy, before, after] and trust[5] == temperature, trust
     # the micro tables' Keras column, in README and RESULTS.md
     micro = RESULTS_ROWS[name].split(" ")[0]
     for text in (README, RESULTS):
