@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 import re
 import struct
 import zlib
@@ -187,7 +186,7 @@ def _lit_page(height=360, width=480, seed=0):
     return light, rng.normal(0, 4, (height, width))
 
 
-def test_a_thin_small_digit_under_a_lighting_gradient_is_read():
+def test_a_thin_small_digit_under_a_lighting_gradient_is_read(tmp_path, zoo_home):
     # the photo of the issue: a thin "1" a few hundred pixels in a 480×360 page lit more on one side; one
     # global threshold splits the light, not the ink (contrast 8 of 255 before the page was estimated locally)
     light, noise = _lit_page()
@@ -201,16 +200,10 @@ def test_a_thin_small_digit_under_a_lighting_gradient_is_read():
     assert rows[-1] - rows[0] + 1 == 20 and cols[-1] - cols[0] + 1 <= 3  # the stroke alone, fitted upright
     from zoo.deploy.predict import predict
 
-    photo_file = Path(_tmp()) / "one.png"
+    photo_file = tmp_path / "one.png"
     Image.fromarray(photo.astype(np.uint8)).save(photo_file)
     (answer,) = predict("lenet5.mnist", [str(photo_file)], top_k=1)
     assert answer["predictions"][0]["label"] == "1"
-
-
-def _tmp():
-    import tempfile
-
-    return tempfile.mkdtemp()
 
 
 def test_an_empty_page_under_light_and_shadow_has_no_ink():
