@@ -135,8 +135,8 @@ def test_the_card_records_the_preset_and_a_shift_still_works(tmp_path):
     hyper = run.card["hyperparameters"]
     assert hyper["augment_preset"] == "handwriting" and hyper["augment_shift"] == 0
     assert hyper["augment"] == {"name": "handwriting", "rotation": 18.0, "shear": 0.3, "scale": [0.8, 1.1],
-                                "aspect": 1.5, "shift": 3.0, "stroke": [0.2] * 5, "low_resolution": 0.3,
-                                "box_sizes": [7, 16], "blur": 0.2, "blur_sigma": [0.5, 1.5], "share": 0.5,
+                                "aspect": 1.5, "shift": 3.0, "stroke": [0.3, 0.2, 0.1, 0.2, 0.2], "low_resolution": 0.3,
+                                "box_sizes": [7, 16], "blur": 0.2, "blur_sigma": [0.5, 1.5], "share": 0.6,
                                 "rest_shift": 2}
     shifted = train("lenet", augment=2, epochs=1, limit=1_000, out=str(tmp_path), verbose=0, calibrate=False)
     assert (shifted.card["hyperparameters"]["augment_preset"], shifted.card["hyperparameters"]["augment_shift"]) == (None, 2)

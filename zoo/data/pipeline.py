@@ -12,25 +12,6 @@ import functools
 import numpy as np
 
 
-def random_shift(images, max_shift: int, seed: int | None):
-    """Move each image by its own random whole-pixel offset (up to max_shift each way), zero fill.
-
-    Two gathers on a padded batch: far cheaper on a CPU than an interpolating
-    `RandomTranslation`, and whole pixels are what digit augmentation needs.
-    """
-    import tensorflow as tf
-
-    shape = tf.shape(images)
-    batch, height, width = shape[0], shape[1], shape[2]
-    padded = tf.pad(images, [[0, 0], [max_shift, max_shift], [max_shift, max_shift], [0, 0]])
-    offsets = tf.random.stateless_uniform([batch, 2], seed=seed, minval=0, maxval=2 * max_shift + 1,
-                                          dtype=tf.int32)
-    rows = offsets[:, :1] + tf.range(height)[None, :]
-    cols = offsets[:, 1:] + tf.range(width)[None, :]
-    out = tf.gather(padded, rows, axis=1, batch_dims=1)
-    return tf.gather(out, cols, axis=2, batch_dims=1)
-
-
 def random_crop_tokens(ids, min_fraction: float, seed):
     """Keep a random run of each text's tokens, at least `min_fraction` of them, moved to the front.
 
@@ -84,7 +65,7 @@ def batches(x, y, batch_size: int, *, prep, shuffle_seed: int | None, shift: int
     from zoo.data import augment as presets
 
     augment = (functools.partial(presets.apply, p=preset) if preset is not None
-               else functools.partial(random_shift, max_shift=shift) if shift
+               else functools.partial(presets.random_shift, max_shift=shift) if shift
                else functools.partial(random_crop_tokens, min_fraction=crop) if crop else None)
     if augment is not None:  # stateless draws, one seed pair per batch: repeatable from --seed
         seeds = tf.data.Dataset.random(seed=shuffle_seed).batch(2)
