@@ -129,10 +129,14 @@ def test_augment_option_takes_pixels_or_a_preset_name():
 
 
 def test_the_card_records_the_preset_and_a_shift_still_works(tmp_path):
+    from zoo.cli import main
+    from zoo.targets import Run
     from zoo.training.fit import train
 
-    run = train("lenet", augment="handwriting", epochs=1, limit=1_000, out=str(tmp_path), verbose=0, calibrate=False)
-    hyper = run.card["hyperparameters"]
+    result = CliRunner().invoke(main, ["train", "lenet", "--augment", "handwriting", "--epochs", "1", "--limit", "1000",
+                                       "--no-calibrate", "--out", str(tmp_path), "--name", "hw"])
+    assert result.exit_code == 0, result.output
+    hyper = Run.open(tmp_path / "hw").card["hyperparameters"]
     assert hyper["augment_preset"] == "handwriting" and hyper["augment_shift"] == 0
     assert hyper["augment"] == {"name": "handwriting", "rotation": 18.0, "shear": 0.3, "scale": [0.8, 1.1],
                                 "aspect": 1.5, "shift": 3.0, "stroke": [0.3, 0.2, 0.1, 0.2, 0.2], "low_resolution": 0.3,

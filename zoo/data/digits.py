@@ -11,14 +11,19 @@ A model trained on MNIST has never seen anything else, so a phone photo of a
 digit on paper (dark ink, light page, the digit anywhere and any size) reads at
 chance until it is brought into that form. `to_mnist` does so:
 
-1. tell dark ink from light ink by the image's border (the page), and invert if the
-   border is the light side;
-2. split ink from page with Otsu's threshold on the histogram, then remove the page:
-   its level and its noise (the page's median plus 4 robust standard deviations)
-   become black, and the ink is stretched to full brightness;
-3. drop specks: ink components smaller than 2% of the largest one;
-4. crop to the ink, fit it into 20×20 keeping its aspect ratio, and centre it by
-   mass in 28×28.
+1. tell dark ink from light ink: a small image by its border (the page); a photo by which way
+   its pixels stand out from the page around them, since a border can lie in a shadow;
+2. even out the page's light: estimate the page at a scale larger than any stroke (a grey
+   closing over a third of the image) and divide it out, so that a gradient, a shadow and its
+   edge are gone before ink is told from page (one Otsu threshold over a whole page split its
+   light, not its ink: of 2,000 pages up to 60% darker on one side and shadowed, it refused 262
+   and LeNet-5 read 21.3%; this reads 98.3% with the same weights, none refused);
+3. remove the page: its median and noise (4 robust standard deviations of the noise as the
+   sensor gave it, more where the page was dim) become black, ruled or squared paper's lines
+   are taken out, and the ink is stretched to full brightness;
+4. drop specks (ink components of less than 2% of the largest one's ink) and marks away from the
+   digit or running into the image's border;
+5. crop to the ink, fit it into 20×20 keeping its aspect ratio, and centre it by mass in 28×28.
 
 An MNIST digit comes out of this as it went in, bar a few faint specks (the test
 set reads within 0.1 point through this path and the plain one: benchmarks/RESULTS.md).
