@@ -141,7 +141,7 @@ def test_the_card_records_the_preset_and_a_shift_still_works(tmp_path):
     assert hyper["augment"] == {"name": "handwriting", "rotation": 18.0, "shear": 0.3, "scale": [0.8, 1.1],
                                 "aspect": 1.5, "shift": 3.0, "stroke": [0.3, 0.2, 0.1, 0.2, 0.2], "low_resolution": 0.3,
                                 "box_sizes": [7, 16], "blur": 0.2, "blur_sigma": [0.5, 1.5], "share": 0.6,
-                                "rest_shift": 2}
+                                "rest_shift": 2, "jpeg": 0.15, "jpeg_quality": [30, 80]}
     shifted = train("lenet", augment=2, epochs=1, limit=1_000, out=str(tmp_path), verbose=0, calibrate=False)
     assert (shifted.card["hyperparameters"]["augment_preset"], shifted.card["hyperparameters"]["augment_shift"]) == (None, 2)
     assert "augment" not in shifted.card["hyperparameters"]
@@ -155,3 +155,22 @@ def test_shipped_digit_weights_were_trained_with_the_preset(name):
     assert card["hyperparameters"]["augment_preset"] == "handwriting"
     assert "--augment handwriting" in card["weights"]["recipe"]
     assert card.test_accuracy >= 0.991 and card.test_ece <= 0.015
+
+
+def test_jpeg_is_what_pillow_makes_of_the_same_digit():
+    # the oracle: Pillow's JPEG encoder and decoder at the same quality (both libjpeg)
+    import io
+
+    from PIL import Image
+
+    from zoo.data.datasets import load_dataset
+
+    digits = load_dataset("mnist", kind="image").x_test[:8, :, :, 0]
+    for digit in digits:
+        buffer = io.BytesIO()
+        Image.fromarray(digit).save(buffer, format="JPEG", quality=40)
+        oracle = np.asarray(Image.open(buffer), dtype=np.float64)
+        out = np.asarray(augment.jpeg(_batch(digit / 255.0), 40))[0, ..., 0] * 255
+        assert np.abs(out - oracle).mean() < 1.0  # rounding: they differ by a level here and there
+        assert np.abs(out - digit).mean() > 1.0  # it did compress: blocks and ringing
+    assert np.asarray(augment.jpeg(np.zeros((0, 28, 28, 1), np.float32), 40)).shape == (0, 28, 28, 1)

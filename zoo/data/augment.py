@@ -11,8 +11,8 @@ measured against:
 - a small rotation, shear, change of size and aspect, and off-centring: one affine map per image,
   sampled bilinearly (`tf.raw_ops.ImageProjectiveTransformV3`);
 - thinner and thicker strokes: grey erosion or dilation by a 2×2 or 3×3 square (1 or 2 pixels);
-- blur and low resolution: a Gaussian blur, or the digit's 20×20 box reduced to 8-16 pixels and
-  enlarged back.
+- blur, low resolution and compression: a Gaussian blur, the digit's 20×20 box reduced to 7-16
+  pixels and enlarged back, or a JPEG encoder at quality 30-80 and back.
 
 Images are light ink on black (MNIST's form, scaled to 0-1): dilation makes ink wider, and what the
 affine map brings in from outside is black. Every draw is stateless, from one seed pair per batch,
@@ -44,6 +44,8 @@ class Preset:
     blur_sigma: tuple[float, float]  # the Gaussian's standard deviation, in pixels
     share: float = 1.0  # of each batch, drawn from the preset; the rest is shifted as --augment rest_shift
     rest_shift: int = 0
+    jpeg: float = 0.0  # share of images through a JPEG encoder and back
+    jpeg_quality: tuple[int, int] = (30, 80)  # its quality, drawn per batch
 
     def to_dict(self) -> dict:
         return {key: list(value) if isinstance(value, tuple) else value for key, value in asdict(self).items()}
@@ -53,7 +55,7 @@ PRESETS = {
     "handwriting": Preset(
         name="handwriting", rotation=18.0, shear=0.3, scale=(0.8, 1.1), aspect=1.5, shift=3.0,
         stroke=(0.3, 0.2, 0.1, 0.2, 0.2), low_resolution=0.3, box_sizes=(7, 16), blur=0.2,
-        blur_sigma=(0.5, 1.5), share=0.6, rest_shift=2),
+        blur_sigma=(0.5, 1.5), share=0.6, rest_shift=2, jpeg=0.15, jpeg_quality=(30, 80)),
 }
 CANVAS_BOX = 20 / 28  # MNIST's 20-pixel box in its 28-pixel field: a box of s pixels is a field of s / this
 
@@ -188,6 +190,18 @@ def blur(x, sigma):
     return tf.add_n([weights[d + 3] * _shifted(rows, d, 0) for d in range(-3, 4)])
 
 
+def jpeg(x, quality):
+    """Each image through a JPEG encoder at `quality` (1-100) and back: the blocks and ringing of a
+    compressed photo or scan (libjpeg, as Pillow's: 0.17 of a level apart on an MNIST digit)."""
+    import tensorflow as tf
+
+    def each():
+        return tf.map_fn(lambda image: tf.image.adjust_jpeg_quality(image, quality), x, fn_output_signature=tf.float32)
+
+    # an empty share (the last, short batch) is passed as it is: map_fn cannot stack nothing of unknown shape
+    return tf.cond(tf.shape(x)[0] > 0, each, lambda: tf.identity(x))
+
+
 def _chunks(batch, shares):
     """Where each share of a batch begins and ends. Batches are shuffled every epoch, so a fixed run of
     positions is a random set of examples: each variant is computed on its own images only."""
@@ -211,13 +225,17 @@ def apply(images, p: Preset, seed):
                   axis=0)
 
     # rolled by a random count (and back after), so that which stroke a blurred or reduced image has changes per batch
-    draws = tf.random.stateless_uniform([3], seed=seeds[1])
+    draws = tf.random.stateless_uniform([4], seed=seeds[1])
     roll = tf.cast(draws[0] * tf.cast(batch, tf.float32), tf.int32)
     x = tf.roll(x, roll, axis=0)
     low, high = p.box_sizes
     box = low + draws[1] * (high - low)
     lo, hi = p.blur_sigma
-    (a, b), (c, d), (e, f) = _chunks(batch, (p.low_resolution, p.blur, 1 - p.low_resolution - p.blur))
-    x = tf.concat([low_resolution(x[a:b], box), blur(x[c:d], lo + draws[2] * (hi - lo)), x[e:f]], axis=0)
+    worst, best = p.jpeg_quality
+    quality = tf.cast(tf.round(worst + draws[3] * (best - worst)), tf.int32)
+    (a, b), (c, d), (e, f), (g, h) = _chunks(batch, (p.low_resolution, p.blur, p.jpeg,
+                                                     1 - p.low_resolution - p.blur - p.jpeg))
+    x = tf.concat([low_resolution(x[a:b], box), blur(x[c:d], lo + draws[2] * (hi - lo)), jpeg(x[e:f], quality),
+                   x[g:h]], axis=0)
     x = tf.roll(x, -roll, axis=0)  # back in the labels' order
     return tf.concat([tf.clip_by_value(x, 0.0, 1.0), rest], axis=0)
