@@ -18,7 +18,6 @@ is there when scikit-learn is installed (`pip install scikit-learn`; not a depen
 from __future__ import annotations
 
 import argparse
-import io
 import subprocess
 import sys
 import tempfile
@@ -83,14 +82,9 @@ def _shift(x, pixels, seed=0):
 
 
 def _jpeg(x, quality):
-    from PIL import Image
+    from zoo.data.digits import jpeg_round_trip
 
-    out = []
-    for image in x:
-        buffer = io.BytesIO()
-        Image.fromarray(image).save(buffer, format="JPEG", quality=quality)
-        out.append(np.asarray(Image.open(buffer).convert("L")))
-    return np.stack(out)
+    return np.stack([jpeg_round_trip(image, quality) for image in x])
 
 
 def _photos(x, **options):

@@ -57,7 +57,6 @@ PRESETS = {
         stroke=(0.3, 0.2, 0.1, 0.2, 0.2), low_resolution=0.3, box_sizes=(7, 16), blur=0.2,
         blur_sigma=(0.5, 1.5), share=0.6, rest_shift=2, jpeg=0.15, jpeg_quality=(30, 80)),
 }
-CANVAS_BOX = 20 / 28  # MNIST's 20-pixel box in its 28-pixel field: a box of s pixels is a field of s / this
 
 
 def preset(name: str) -> Preset:
@@ -218,22 +217,20 @@ def apply(images, p: Preset, seed):
     seeds = tf.random.stateless_uniform([4, 2], seed=seed, minval=-(2**31), maxval=2**31 - 1, dtype=tf.int32)
     drawn = tf.cast(tf.round(tf.cast(tf.shape(images)[0], tf.float32) * p.share), tf.int32)
     rest = random_shift(images[drawn:], p.rest_shift, seeds[2]) if p.rest_shift else images[drawn:]
-    images = images[:drawn]
-    batch = drawn
-    x = _random_affine(images, p, seeds[0])
-    x = tf.concat([stroke(x[a:b], pixels) for pixels, (a, b) in zip((-2, -1, 0, 1, 2), _chunks(batch, p.stroke))],
+    x = _random_affine(images[:drawn], p, seeds[0])
+    x = tf.concat([stroke(x[a:b], pixels) for pixels, (a, b) in zip((-2, -1, 0, 1, 2), _chunks(drawn, p.stroke))],
                   axis=0)
 
     # rolled by a random count (and back after), so that which stroke a blurred or reduced image has changes per batch
     draws = tf.random.stateless_uniform([4], seed=seeds[1])
-    roll = tf.cast(draws[0] * tf.cast(batch, tf.float32), tf.int32)
+    roll = tf.cast(draws[0] * tf.cast(drawn, tf.float32), tf.int32)
     x = tf.roll(x, roll, axis=0)
     low, high = p.box_sizes
     box = low + draws[1] * (high - low)
     lo, hi = p.blur_sigma
     worst, best = p.jpeg_quality
     quality = tf.cast(tf.round(worst + draws[3] * (best - worst)), tf.int32)
-    (a, b), (c, d), (e, f), (g, h) = _chunks(batch, (p.low_resolution, p.blur, p.jpeg,
+    (a, b), (c, d), (e, f), (g, h) = _chunks(drawn, (p.low_resolution, p.blur, p.jpeg,
                                                      1 - p.low_resolution - p.blur - p.jpeg))
     x = tf.concat([low_resolution(x[a:b], box), blur(x[c:d], lo + draws[2] * (hi - lo)), jpeg(x[e:f], quality),
                    x[g:h]], axis=0)

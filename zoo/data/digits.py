@@ -115,6 +115,12 @@ def _fit(ink: np.ndarray) -> np.ndarray:
     return np.clip(np.asarray(resized, dtype=np.float64), 0, 255)
 
 
+def _robust_sigma(values: np.ndarray, centre: float | None = None) -> float:
+    """The median absolute deviation from `centre` (default: the median) as a Gaussian's sigma."""
+    centre = float(np.median(values)) if centre is None else centre
+    return 1.4826 * float(np.median(np.abs(values - centre)))
+
+
 def _dark_ink(x: np.ndarray) -> bool:
     """Whether the ink is darker than the page. Small images (MNIST's own) are told by their border,
     the page. A photo's border can lie in a shadow or the dim side of the page, so there each pixel
@@ -134,7 +140,7 @@ def _dark_ink(x: np.ndarray) -> bool:
     page = np.asarray(Image.fromarray(page_small, mode="F").resize((x.shape[1], x.shape[0]),
                                                                       Image.Resampling.BILINEAR), dtype=np.float64)
     residual = x - page
-    spread = NOISE_SIGMAS * 1.4826 * float(np.median(np.abs(residual - np.median(residual))))
+    spread = NOISE_SIGMAS * _robust_sigma(residual)
     return bool(np.clip(-residual - spread, 0, None).sum() > np.clip(residual - spread, 0, None).sum())
 
 
@@ -185,7 +191,7 @@ def _flatten(x: np.ndarray, dark_ink: bool) -> tuple[np.ndarray, np.ndarray | fl
     return np.clip(x - page, 0.0, 255.0), 1.0, step
 
 
-def _ruled_lines(ink: np.ndarray, floor: float) -> tuple[np.ndarray, int]:
+def _ruled_lines(ink: np.ndarray, floor: np.ndarray | float) -> tuple[np.ndarray, int]:
     """Ruled or squared paper's lines: straight runs across three quarters of the image or more,
     within a degree of level or upright (2 pixels of slack each way). Two or more parallel ones are
     paper; one alone is paper only if it is thinner than half the ink's strokes (a printed rule is a
@@ -259,7 +265,7 @@ def to_mnist(gray: np.ndarray, name: str = "image") -> Normalized:
     is_page = np.ones(x.shape, bool) if min(x.shape) >= LOCAL_MIN else x <= otsu_threshold(x)
     is_page = is_page if is_page.any() else np.ones(x.shape, bool)  # one even tone: all page
     level = float(np.median(x[is_page]))
-    noise = 1.4826 * float(np.median(np.abs((x - level) / gain)[is_page]))
+    noise = _robust_sigma(((x - level) / gain)[is_page], centre=0.0)
     floor = level + NOISE_SIGMAS * noise * gain  # higher where the page was dim
     lines, ruled = _ruled_lines(x, floor)
     if ruled:
@@ -351,10 +357,15 @@ def photograph(digit: np.ndarray, seed: int, *, light: float = 0.1, shadow: bool
         illumination = illumination * (1.0 - rng.uniform(0.4, 0.6) / (1.0 + np.exp(-distance)))
     pixels = (surface * (1 - coverage) + dark * coverage) * illumination + noise
     pixels = np.clip(np.rint(pixels), 0, 255).astype(np.uint8)
-    if jpeg is not None:
-        import io
+    return pixels if jpeg is None else jpeg_round_trip(pixels, jpeg)
 
-        buffer = io.BytesIO()
-        Image.fromarray(pixels).save(buffer, format="JPEG", quality=jpeg)
-        pixels = np.asarray(Image.open(buffer).convert("L"))
-    return pixels
+
+def jpeg_round_trip(gray: np.ndarray, quality: int) -> np.ndarray:
+    """A grayscale uint8 image through Pillow's JPEG encoder at `quality` and back."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(gray).save(buffer, format="JPEG", quality=quality)
+    return np.asarray(Image.open(buffer).convert("L"))

@@ -86,8 +86,9 @@ def _check(config: TrainConfig) -> None:
 
     for key in ("seed", "epochs", "batch_size", "limit", "patience", "lr", "val_split", "crop", "label_smoothing"):
         ranges.check(key, getattr(config, key), required=key in ("seed", "val_split"))
-    if not isinstance(parse(config.augment), str):  # a preset's name, else a number of pixels
-        ranges.check("augment", config.augment)
+    augment = parse(config.augment)
+    if not isinstance(augment, str):  # a preset's name, else a number of pixels
+        ranges.check("augment", augment)
 
 
 def _choose_name(config: TrainConfig, model_name: str, root: Path, taken=frozenset()) -> str:
