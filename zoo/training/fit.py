@@ -558,11 +558,13 @@ def _train_locked(config: TrainConfig, entry, root: Path, dist, name: str, resum
     monitor = "val_loss" if val_ds is not None else "loss"
     verbose = config.verbose if config.verbose is not None else (1 if _tty() else 2)
 
+    from zoo.training import interrupt
+
     started = time.perf_counter()
     try:
-        with keras_fixes(trainer, dist):
+        with keras_fixes(trainer, dist), interrupt.between_steps() as stop:
             history = trainer.fit(train_ds, validation_data=val_ds, epochs=plan.epochs,
-                                  callbacks=_callbacks(config, folder, monitor, agree_on_oldest(dist)),
+                                  callbacks=[stop, *_callbacks(config, folder, monitor, agree_on_oldest(dist))],
                                   verbose=verbose,
                                   shuffle=False)
     except OSError as exc:  # an epoch's state could not be saved (a full disk): the last one is kept
