@@ -34,7 +34,8 @@ _INSIDE = {("preprocessing", "type"): str}
 _INSIDE_OPTIONAL = {("dataset", "limit"): int, ("dataset", "spec"): str}
 _OPTIONAL = {"model_args": dict, "task": str, "hyperparameters": dict, "distribution": dict, "seed": int,
              "metrics": dict, "calibration": dict, "training": dict, "versions": dict, "date": str,
-             "weights": dict, "task_in_cluster": str, "schema": int, "source": dict}
+             "weights": dict, "task_in_cluster": str, "schema": int, "source": dict, "description": str,
+             "author": str, "license": str}
 _JSON_TYPES = {str: "a string", list: "a list", dict: "an object", int: "a whole number"}
 
 
@@ -59,6 +60,11 @@ class Card(Mapping):
     task_in_cluster: str | None = None  # a worker of a cluster that is not the chief
     # a model file taken in (zoo.models.adopted): its path, format, sha256, what the user stated
     source: dict | None = None
+    # who made the model, what it is and its license, in a phone's model metadata (zoo.deploy.mobile);
+    # the shipped weights have them, a run of one's own may add them to its card
+    description: str | None = None
+    author: str | None = None
+    license: str | None = None
     schema: int = SCHEMA
 
     # ------------------------------------------------------------ what the commands read
