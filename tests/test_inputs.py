@@ -49,10 +49,10 @@ def test_a_missing_image_is_that_inputs_error_and_the_others_answer(zoo_home, on
 
 
 def test_a_word_that_looks_like_a_missing_file_is_said_to_be_read_as_text(zoo_home):
-    result = CliRunner().invoke(main, ["predict", "text_cnn.bbc_news", "business/report.md", "--json"])
-    (answer,) = json.loads(result.stdout)  # "businessreportmd", once stripped of punctuation: one unknown word
+    result = CliRunner().invoke(main, ["predict", "text_cnn.bbc_news", "xyzzy/plugh.zq", "--json"])
+    (answer,) = json.loads(result.stdout)  # "xyzzy", "plugh", "zq": three words the BBC never wrote
     assert result.exit_code == 1
-    assert answer["error"] == ("business/report.md (no such file, so read as a text): none of its 1 words is in the "
+    assert answer["error"] == ("xyzzy/plugh.zq (no such file, so read as a text): none of its 3 words is in the "
                                "model's vocabulary (19,998 words); nothing to predict from")
     result = CliRunner().invoke(main, ["predict", "text_cnn.bbc_news", "economy/", "--json"])
     (answer,) = json.loads(result.stdout)  # a folder that is not there; "economy" is a word it knows

@@ -58,7 +58,7 @@ def _image(path: Path, spec: dict) -> Prepared:
 
 def _texts(inputs: list[str], spec: dict, folder: Path) -> list[Prepared]:
     from zoo.data.datasets import read_text
-    from zoo.data.preprocess import from_spec
+    from zoo.data.preprocess import WORDS, describe, from_spec
 
     vocab = folder / spec.get("vocab_file", "vocab.txt")
     if not vocab.is_file():
@@ -76,8 +76,10 @@ def _texts(inputs: list[str], spec: dict, folder: Path) -> list[Prepared]:
         words, known = int((row != spec["padding_id"]).sum()), int((row > spec["oov_id"]).sum())
         counts = {"words": words, "known_words": known}
         if words == 0:
-            prepared.append(Prepared(given, error=f"{name}: the text is empty (no words once lowercased and "
-                                                 "stripped of punctuation); nothing to predict", extra=counts))
+            none = ("no ASCII letters or digits in it" if spec.get("standardize") == WORDS
+                    else "no words once lowercased and stripped of punctuation")
+            prepared.append(Prepared(given, error=f"{name}: the text is empty ({none}); nothing to predict",
+                                     extra=counts))
             continue
         if known == 0:
             prepared.append(Prepared(given, error=f"{name}: none of its {words} words is in the model's vocabulary "
@@ -88,7 +90,7 @@ def _texts(inputs: list[str], spec: dict, folder: Path) -> list[Prepared]:
         if not file and _looks_like_a_file(given):
             warned.insert(0, f"{given}: no such file, so it was read as a text of {words} word"
                              f"{'s' if words != 1 else ''}")
-        steps = [f"{spec['standardize'].replace('_', ' ')}, split on whitespace",
+        steps = [describe(spec),
                  f"{known} of {words} words in the vocabulary ({vocabulary} words)",
                  f"token ids padded or cut to {spec['sequence_length']}"]
         prepared.append(Prepared(given, row, {"form": "text", "steps": steps}, warned, extra=counts))

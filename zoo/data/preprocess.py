@@ -15,7 +15,53 @@ from zoo.data.digits import FORM
 from zoo.errors import DataError
 
 VOCAB_FILE = "vocab.txt"
-STANDARDIZE = "lower_and_strip_punctuation"
+# How a text becomes tokens. Keras's default, lower_and_strip_punctuation then whitespace, deletes
+# punctuation inside a word ("don't" -> "dont"), which the tokenizers that phone runtimes read
+# cannot do: MediaPipe's RegexTokenizer only splits on a regex and looks each piece up as it is,
+# case and all (mediapipe/tasks/cc/text/tokenizers/regex_tokenizer.cc). zoo's own, WORDS, is one
+# that it reproduces id for id (zoo.deploy.mobile): runs of ASCII letters and digits, each folded
+# to lower case when it is written lower, Capitalized or UPPER, a mixed word ("iPhone") kept as it
+# is. Runs made before it, and a model file's vocabulary, keep Keras's default.
+WORDS = "words"
+KERAS_DEFAULT = "lower_and_strip_punctuation"
+STANDARDIZE = WORDS  # what a new run learns its vocabulary with
+DELIMITER = "[^A-Za-z0-9]+"
+FOLDED = "[A-Z]?[a-z0-9]*|[A-Z0-9]+"  # the spellings of a word folded to lower case (full match)
+
+
+def split_words(texts):
+    """WORDS: a batch of strings -> a RaggedTensor of tokens (TextVectorization's `split`)."""
+    import tensorflow as tf
+
+    tokens = tf.strings.split(tf.strings.regex_replace(texts, DELIMITER, " "))
+    return tf.ragged.map_flat_values(
+        lambda t: tf.where(tf.strings.regex_full_match(t, FOLDED), tf.strings.lower(t), t), tokens)
+
+
+def spellings(token: str) -> list[str]:
+    """The spellings of a vocabulary token that WORDS reads as it: a lower-case word's lower,
+    Capitalized and UPPER forms, any other token itself."""
+    if token.isascii() and token.isalnum() and token == token.lower():
+        return list(dict.fromkeys([token, token.capitalize(), token.upper()]))
+    return [token]
+
+
+def describe(spec: dict) -> str:
+    """How a text run's card says texts become tokens, in words."""
+    if spec.get("standardize") == WORDS:
+        return "split into runs of ASCII letters and digits, lower-, Capitalized and UPPER-case words folded to lower case"
+    return f"{str(spec.get('standardize', '')).replace('_', ' ')}, split on whitespace"
+
+
+def _vectorizer(standardize: str, **kwargs):
+    from zoo.backend import keras
+
+    if standardize == WORDS:
+        return keras().layers.TextVectorization(standardize=None, split=split_words, **kwargs)
+    if standardize == KERAS_DEFAULT:
+        return keras().layers.TextVectorization(standardize=KERAS_DEFAULT, **kwargs)
+    raise DataError(f"unknown text standardization '{standardize}' in the run's card; zoo knows "
+                    f"{WORDS} and {KERAS_DEFAULT}")
 
 
 class ImagePreprocessing:
@@ -108,34 +154,27 @@ class TextPreprocessing:
 
     kind = "text"
 
-    def __init__(self, vocabulary: list[str], sequence_length: int):
+    def __init__(self, vocabulary: list[str], sequence_length: int, standardize: str = KERAS_DEFAULT):
         self.vocabulary = list(vocabulary)
         self.sequence_length = int(sequence_length)
+        self.standardize = standardize
         self._layer = None
 
     @classmethod
     def adapt(cls, texts: np.ndarray, max_tokens: int, sequence_length: int) -> "TextPreprocessing":
-        """Learn the vocabulary from training texts only."""
-        from zoo.backend import keras
-
-        layer = keras().layers.TextVectorization(
-            max_tokens=max_tokens, standardize=STANDARDIZE, output_sequence_length=sequence_length
-        )
+        """Learn the vocabulary from training texts only, tokenized as STANDARDIZE."""
+        layer = _vectorizer(STANDARDIZE, max_tokens=max_tokens, output_sequence_length=sequence_length)
         layer.adapt(np.asarray(texts, dtype=object), batch_size=256)
         vocabulary = [str(token) for token in layer.get_vocabulary()]
-        made = cls(vocabulary, sequence_length)
+        made = cls(vocabulary, sequence_length, STANDARDIZE)
         made._layer = layer
         return made
 
     @property
     def layer(self):
         if self._layer is None:
-            from zoo.backend import keras
-
-            self._layer = keras().layers.TextVectorization(
-                vocabulary=self.vocabulary, standardize=STANDARDIZE,
-                output_sequence_length=self.sequence_length,
-            )
+            self._layer = _vectorizer(self.standardize, vocabulary=self.vocabulary,
+                                      output_sequence_length=self.sequence_length)
         return self._layer
 
     def __call__(self, texts, batch_size: int = 1024) -> np.ndarray:
@@ -152,8 +191,9 @@ class TextPreprocessing:
     def to_dict(self) -> dict:
         return {
             "type": "text",
-            "standardize": STANDARDIZE,
-            "split": "whitespace",
+            "standardize": self.standardize,
+            "split": DELIMITER if self.standardize == WORDS else "whitespace",
+            **({"fold_case": FOLDED} if self.standardize == WORDS else {}),
             "sequence_length": self.sequence_length,
             "vocab_size": len(self.vocabulary),
             "vocab_file": VOCAB_FILE,
@@ -174,4 +214,4 @@ def from_spec(spec: dict, folder: Path):
     vocab_path = Path(folder) / spec.get("vocab_file", VOCAB_FILE)
     lines = vocab_path.read_text(encoding="utf-8").split("\n")
     vocabulary = lines[: spec["vocab_size"]]
-    return TextPreprocessing(vocabulary, spec["sequence_length"])
+    return TextPreprocessing(vocabulary, spec["sequence_length"], spec.get("standardize", KERAS_DEFAULT))

@@ -435,8 +435,9 @@ def write_sources(tflite: Path, *, run: str, model: str, arena: int, io: dict, l
 def describe_preprocessing(preprocessing: dict) -> str:
     """One sentence for the header on what the input holds before it is quantized."""
     if preprocessing.get("type") == "text":
-        return (f"Token ids: the text standardized ({preprocessing.get('standardize', '')}) and split on "
-                f"whitespace, each word's line "
+        from zoo.data.preprocess import describe
+
+        return (f"Token ids: the text {describe(preprocessing)}, each word's line "
                 f"number in {preprocessing.get('vocab_file', 'vocab.txt')} (1 if unknown), padded with 0 to "
                 f"{preprocessing.get('sequence_length')} ids")
     if preprocessing.get("type") == "tensor":
