@@ -13,15 +13,11 @@ the latency says how the two interpreters compare on one machine, not how fast a
 
 from __future__ import annotations
 
-import argparse
 import sys
-import tempfile
 from pathlib import Path
 
-from _machine import describe
+from _pretrained import PRETRAINED, arguments
 
-PRETRAINED = {"lenet5": "lenet5.mnist", "mnist_cnn": "mnist_cnn.mnist",
-              "mnist_cnn_dropout": "mnist_cnn_dropout.mnist", "text_cnn": "text_cnn.bbc_news"}
 GOALS = {"lenet5": "flash <= 70 KB, arena <= 12 KB, within 0.1 point", "mnist_cnn": "fits 1 MB / 256 KB",
          "mnist_cnn_dropout": "fits 1 MB / 256 KB", "text_cnn": "flash <= 1.5 MB, >= 99% agreement"}
 
@@ -50,13 +46,7 @@ def measure(model: str, home: Path, repeats: int) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--home", type=Path, help="where the runs go (default: a temporary folder)")
-    parser.add_argument("--models", nargs="+", default=list(PRETRAINED), choices=list(PRETRAINED))
-    parser.add_argument("--repeats", type=int, default=200)
-    args = parser.parse_args(argv)
-    print(describe())
-    home = args.home or Path(tempfile.mkdtemp(prefix="zoo-micro-"))
+    args, home = arguments(__doc__, "zoo-micro-", argv)
     rows = [measure(model, home, args.repeats) for model in args.models]
     print(f"\n{'model':<18} {'flash KB':>9} {'arena KB':>9} {'TFLM acc':>9} {'Keras':>7} {'agree':>7} "
           f"{'fits':>10} {'TFLM ms':>8} {'LiteRT ms':>9} {'ratio':>6}  goal")

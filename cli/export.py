@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from zoo.deploy.micro import BOARDS
@@ -11,14 +13,16 @@ from .app import console, main, model_file_options, percent, ranged, table
 
 @main.command("export")
 @click.argument("run", metavar="RUN|MODEL_FILE")
-@click.option("--format", "format_", type=click.Choice(["saved_model", "tflite", "onnx", "micro", "all"]),
-              help="Artifact format (default: tflite, or the target's formats; all: every one but micro).")
+@click.option("--format", "format_", type=click.Choice(["saved_model", "tflite", "onnx", "micro", "mobile", "all"]),
+              help="Artifact format (default: tflite, or the target's formats; all: every one but micro and mobile).")
 @click.option("--quantize", type=click.Choice(["none", "dynamic", "float16", "int8"]),
               help="TFLite quantization (default: none, or the target's).")
-@click.option("--target", type=click.Choice(["cpu", "gpu", "edgetpu", "micro"]),
+@click.option("--target", type=click.Choice(["cpu", "gpu", "edgetpu", "micro", "mobile"]),
               help="cpu: float32 + dynamic TFLite; gpu: SavedModel + float16 TFLite + ONNX; "
                    "edgetpu: full-integer int8 TFLite, builtin ops, batch 1, uint8 I/O; "
-                   "micro: full-integer int8, batch 1, int8 I/O, run in TFLite Micro, with C++ source.")
+                   "micro: full-integer int8, batch 1, int8 I/O, run in TFLite Micro, with C++ source; "
+                   "mobile: float16 (or --quantize int8), batch 1, with the TFLite metadata MediaPipe Tasks "
+                   "reads, checked in MediaPipe (pip install 'zoo[mobile]').")
 @click.option("--calibration-samples", type=ranged("calibration_samples"), default=500, show_default=True,
               help="Training examples that calibrate int8 quantization.")
 @click.option("--board", metavar="NAME",
@@ -45,6 +49,7 @@ def export_cmd(run, format_, quantize, target, calibration_samples, board, flash
       zoo export lenet5 --target edgetpu
       zoo export lenet5 --format all
       zoo export lenet5 --target micro --board nano33ble
+      zoo export lenet5.mnist --target mobile
       zoo export mine.keras --quantize int8 --data mnist --normalize scale
     """
     from zoo.deploy.exporter import export
@@ -72,3 +77,9 @@ def export_cmd(run, format_, quantize, target, calibration_samples, board, flash
                 f"micro: flash {m['flash_kb']:,.1f} of {m['flash_kb_available']:,g} KB, RAM (tensor arena, measured in "
                 f"TFLite Micro) {m['ram_kb']:,.1f} of {m['ram_kb_available']:,g} KB on the {m['board_name']}; "
                 f"C++ source: {', '.join(m['sources'])}", highlight=False)
+        if "mobile" in r:
+            m = r["mobile"]
+            read = f"{m['accuracy']:.2%} top-1, " if m["accuracy"] is not None else ""
+            console().print(f"mobile: {m['runtime']} loaded {Path(r['path']).name} as it is and read {read}"
+                            f"{m['top1_agreement']:.2%} agreement with Keras on {m['examples']:,} examples",
+                            highlight=False)

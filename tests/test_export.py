@@ -50,7 +50,10 @@ def digit_png(tmp_path_factory):
         ({"target": "edgetpu"}, [("tflite", "int8")]),
         ({"target": "micro"}, [("micro", "int8")]),
         ({"format": "micro"}, [("micro", "int8")]),
-        ({"format": "all", "quantize": "int8"}, [("tflite", "int8")]),  # micro is asked for by name
+        ({"format": "all", "quantize": "int8"}, [("tflite", "int8")]),  # micro and mobile are asked for by name
+        ({"target": "mobile"}, [("mobile", "float16")]),  # float16 unless int8 is asked for
+        ({"target": "mobile", "quantize": "int8"}, [("mobile", "int8")]),
+        ({"format": "mobile"}, [("mobile", "float16")]),
     ],
 )
 def test_plan(options, pairs):
@@ -62,17 +65,19 @@ def test_plan(options, pairs):
     [
         ({"format": "onnx", "quantize": "int8"},
          "onnx does not take quantize int8; valid: saved_model: none; tflite: none, dynamic, float16, int8; onnx: none; "
-         "micro: int8"),
+         "micro: int8; mobile: float16, int8"),
         ({"format": "micro", "quantize": "none"},
          "micro does not take quantize none; valid: saved_model: none; tflite: none, dynamic, float16, int8; "
-         "onnx: none; micro: int8"),
+         "onnx: none; micro: int8; mobile: float16, int8"),
         ({"target": "edgetpu", "quantize": "float16"},
          "--target edgetpu exports tflite/int8; it does not take --quantize float16"),
+        ({"target": "mobile", "quantize": "dynamic"},
+         "--target mobile exports mobile/float16, mobile/int8; it does not take --quantize dynamic"),
         ({"target": "cpu", "format": "onnx"},
          "--target cpu exports tflite/none, tflite/dynamic; it does not take --format onnx"),
-        ({"format": "coreml"}, "unknown format 'coreml'; choose from: saved_model, tflite, onnx, micro, all"),
+        ({"format": "coreml"}, "unknown format 'coreml'; choose from: saved_model, tflite, onnx, micro, mobile, all"),
         ({"quantize": "int4"}, "unknown quantization 'int4'; choose from: none, dynamic, float16, int8"),
-        ({"target": "tpu"}, "unknown target 'tpu'; choose from: cpu, gpu, edgetpu, micro"),
+        ({"target": "tpu"}, "unknown target 'tpu'; choose from: cpu, gpu, edgetpu, micro, mobile"),
     ],
 )
 def test_invalid_combinations(options, message):
@@ -207,7 +212,7 @@ def test_cli_export_and_predict(lenet_run, digit_png):
     bad = runner.invoke(main, ["export", str(lenet_run.path), "--format", "onnx", "--quantize", "int8"])
     assert bad.exit_code == 2
     assert bad.stderr == ("Error: onnx does not take quantize int8; valid: saved_model: none; "
-                          "tflite: none, dynamic, float16, int8; onnx: none; micro: int8\n")
+                          "tflite: none, dynamic, float16, int8; onnx: none; micro: int8; mobile: float16, int8\n")
 
 
 @pytest.mark.slow
@@ -293,21 +298,24 @@ def test_text_model_exports_take_token_ids_and_predict_from_raw_text(text_run):
 @pytest.mark.slow
 def test_texts_the_model_cannot_read_get_one_line_each(text_run):
     words = text_run.card["preprocessing"]["vocab_size"] - 2  # less the padding and out-of-vocabulary tokens
-    texts = ["", "안녕하세요 반갑습니다", "the bank xyzzy plugh frobnitz quux", "the bank shares rose on the market"]
+    texts = ["", "안녕하세요 반갑습니다", "xyzzy plugh", "the bank xyzzy plugh frobnitz quux",
+             "the bank shares rose on the market"]
     result = CliRunner().invoke(main, ["predict", str(text_run.path), *texts, "--json"])
     assert result.exit_code == 1
     assert result.stderr.splitlines() == [
-        "Error: '': the text is empty (no words once lowercased and stripped of punctuation); nothing to predict",
-        f"Error: '안녕하세요 반갑습니다': none of its 2 words is in the model's vocabulary ({words} words); "
+        "Error: '': the text is empty (no ASCII letters or digits in it); nothing to predict",
+        # zoo's words are runs of ASCII letters and digits (the tokenization MediaPipe reproduces)
+        "Error: '안녕하세요 반갑습니다': the text is empty (no ASCII letters or digits in it); nothing to predict",
+        f"Error: 'xyzzy plugh': none of its 2 words is in the model's vocabulary ({words} words); "
         "nothing to predict from",
         "Warning: 'the bank xyzzy plugh frobnitz quux': only 2 of its 6 words are in the model's vocabulary; "
         "the prediction rests on those",
     ]
     results = json.loads(result.stdout)
     assert [(r.get("words"), r.get("known_words"), "error" in r) for r in results] == [
-        (0, 0, True), (2, 0, True), (6, 2, False), (7, 5, False)]
-    assert results[3]["predictions"][0]["label"] == "money" and results[3]["warnings"] == []
-    table = CliRunner().invoke(main, ["predict", str(text_run.path), texts[3]])
+        (0, 0, True), (0, 0, True), (2, 0, True), (6, 2, False), (7, 5, False)]
+    assert results[4]["predictions"][0]["label"] == "money" and results[4]["warnings"] == []
+    table = CliRunner().invoke(main, ["predict", str(text_run.path), texts[4]])
     assert table.exit_code == 0 and "known words" in table.stdout and "5 of 7" in table.stdout
 
 

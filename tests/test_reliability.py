@@ -89,10 +89,10 @@ CASES = [
     (["evaluate", "nope"], 1, "Error: no run 'nope': no card.json in nope or under TMP/runs/"),
     (["export", "nope"], 1, "Error: no run 'nope': no card.json in nope or under TMP/runs/"),
     (["export", "nope", "--format", "coreml"], 2,
-     "Error: Invalid value for '--format': 'coreml' is not one of 'saved_model', 'tflite', 'onnx', 'micro', 'all'. "
+     "Error: Invalid value for '--format': 'coreml' is not one of 'saved_model', 'tflite', 'onnx', 'micro', 'mobile', 'all'. "
      "(see 'zoo export --help')"),
     (["export", "nope", "--target", "tpu"], 2,
-     "Error: Invalid value for '--target': 'tpu' is not one of 'cpu', 'gpu', 'edgetpu', 'micro'. (see 'zoo export --help')"),
+     "Error: Invalid value for '--target': 'tpu' is not one of 'cpu', 'gpu', 'edgetpu', 'micro', 'mobile'. (see 'zoo export --help')"),
     (["summary", "{notmodel}"], 1, "Error: cannot load TMP/broken.keras: not a Keras model file (a .keras file is a zip archive)"),
     (["predict", "{notmodel}", "x.png"], 1,
      "Error: cannot load TMP/broken.keras: not a Keras model file (a .keras file is a zip archive)"),

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from zoo import runs
-from zoo.deploy import runtime, savedmodel
+from zoo.deploy import mobile, runtime, savedmodel
 from zoo.files import write_atomic
 from zoo.errors import ConfigError, DamagedFileError, ExportError, ModelLoadError, ZooError, ZooWarning
 
@@ -53,7 +53,10 @@ TARGETS = {
     "gpu": (("saved_model", "none"), ("tflite", "float16"), ("onnx", "none")),
     "edgetpu": (("tflite", "int8"),),
     "micro": (("micro", "int8"),),
+    "mobile": (("mobile", "float16"), ("mobile", "int8")),
 }
+# what a target exports when --quantize does not say (the others: all of their pairs)
+TARGET_QUANTIZE = {"mobile": "float16"}
 # top-1 agreement with Keras below which an export fails, and the largest probability difference
 # allowed (None: not checked, the weights or activations are quantized)
 TOLERANCE = {"none": (0.999, 1e-4), "float16": (0.999, 5e-3), "dynamic": (0.99, None), "int8": (0.99, None)}
@@ -68,6 +71,7 @@ def plan(format: str | None = None, quantize: str | None = None, target: str | N
     if target is not None and target not in TARGETS:
         raise ConfigError(f"unknown target '{target}'; choose from: {', '.join(TARGETS)}")
     if target is not None:
+        quantize = quantize or (TARGET_QUANTIZE.get(target) if format in (None, "all", target) else None)
         pairs = [p for p in TARGETS[target]
                  if (format in (None, "all") or p[0] == format) and (quantize is None or p[1] == quantize)]
         if not pairs:
@@ -75,7 +79,7 @@ def plan(format: str | None = None, quantize: str | None = None, target: str | N
             asked = " ".join(f"--{k} {v}" for k, v in (("format", format), ("quantize", quantize)) if v)
             raise ConfigError(f"--target {target} exports {valid}; it does not take {asked}")
         return pairs
-    quantize = quantize or ("int8" if format == "micro" else "none")
+    quantize = quantize or {"micro": "int8", "mobile": "float16"}.get(format, "none")
     names = [f for f in ALL if quantize in FORMATS[f].quantizations] if format == "all" else [format or "tflite"]
     if quantize not in FORMATS[names[0]].quantizations:
         valid = "; ".join(f"{f.name}: {', '.join(f.quantizations)}" for f in FORMATS.values())
@@ -91,6 +95,8 @@ def artifact_name(format: str, quantize: str, target: str | None) -> str:
         stem = "model_float32"
     if format == "micro":
         stem = "model_micro"
+    if format == "mobile":
+        stem = "model_mobile" + ("_int8" if quantize == "int8" else "")
     if target == "edgetpu":
         stem += "_edgetpu"
     return stem + FORMATS[format].suffix
@@ -103,17 +109,18 @@ _saved_model = savedmodel.write  # the SavedModel every TFLite file converts fro
 
 
 def _tflite(model, path: Path, *, quantize: str, calibration: np.ndarray | None, edgetpu: bool = False,
-            micro: bool = False) -> None:
-    """A LiteRT flatbuffer. edgetpu: batch 1, uint8 I/O. micro: batch 1, int8 I/O; a static batch
-    also makes every shape constant, which TFLM needs (text_cnn's masked mean otherwise feeds
-    BROADCAST_TO a shape computed at run time, and TFLM cannot allocate it)."""
+            micro: bool = False, mobile: bool = False) -> None:
+    """A LiteRT flatbuffer. edgetpu and mobile: batch 1, uint8 I/O (MediaPipe's text task takes an
+    int32 [1, L] input, its image task feeds a quantized model the image's bytes). micro: batch 1,
+    int8 I/O; a static batch also makes every shape constant, which TFLM needs (text_cnn's masked
+    mean otherwise feeds BROADCAST_TO a shape computed at run time, and TFLM cannot allocate it)."""
     import tensorflow as tf
 
     from zoo.deploy.micro import plain_embedding_lookup
 
     with tempfile.TemporaryDirectory() as tmp:
         with plain_embedding_lookup() if micro else contextlib.nullcontext():
-            _saved_model(model, Path(tmp) / "sm", batch=1 if edgetpu or micro else None)
+            _saved_model(model, Path(tmp) / "sm", batch=1 if edgetpu or micro or mobile else None)
         converter = tf.lite.TFLiteConverter.from_saved_model(str(Path(tmp) / "sm"))
         if quantize != "none":
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -129,8 +136,8 @@ def _tflite(model, path: Path, *, quantize: str, calibration: np.ndarray | None,
             converter.representative_dataset = representative
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
             if float_input:
-                converter.inference_input_type = tf.uint8 if edgetpu else tf.int8
-            converter.inference_output_type = tf.uint8 if edgetpu else tf.int8
+                converter.inference_input_type = tf.uint8 if edgetpu or mobile else tf.int8
+            converter.inference_output_type = tf.uint8 if edgetpu or mobile else tf.int8
             # One scale per Dense layer rather than per output unit: LeNet-5's int8 file shrinks
             # from 71.4 to 66.5 KB (per-unit scales and zero points), convolutions stay per channel.
             converter._experimental_disable_per_channel_quantization_for_dense_layers = True
@@ -162,6 +169,7 @@ class ExportJob:
     keras_probs: np.ndarray
     calibration: np.ndarray | None  # None: no data to calibrate int8 on
     verified_on: str | None = None  # said when the test inputs are not a test split ("256 random inputs")
+    texts: np.ndarray | None = None  # a text run's test split as texts, for a runtime that tokenizes (mobile)
 
 
 def prepare_run(folder, calibration_samples: int, model=None) -> ExportJob:
@@ -174,7 +182,7 @@ def prepare_run(folder, calibration_samples: int, model=None) -> ExportJob:
     folder = Path(folder)
     card = runs.read_card(folder)
     model = model if model is not None else runs.load_model(folder)
-    verified_on = None
+    verified_on, texts = None, None
     if card.dataset_spec is None:
         from zoo.data.preprocess import from_spec
         from zoo.models.adopted import random_inputs
@@ -184,6 +192,7 @@ def prepare_run(folder, calibration_samples: int, model=None) -> ExportJob:
     else:
         prep, dataset = run_dataset(folder, card)
         x_test = prep(dataset.x_test)
+        texts = dataset.x_test if card.kind == "text" else None
         from zoo.data.datasets import sample_across_classes
 
         limit = card.limit
@@ -193,7 +202,7 @@ def prepare_run(folder, calibration_samples: int, model=None) -> ExportJob:
         if not dataset.labelled:
             verified_on = f"verified on the {len(x_test):,} images of {dataset.source} (no labels: agreement only)"
     keras_probs = as_class_probabilities(model.predict(x_test, batch_size=1024, verbose=0))
-    return ExportJob(folder, card, model, x_test, y_test, keras_probs, calibration, verified_on)
+    return ExportJob(folder, card, model, x_test, y_test, keras_probs, calibration, verified_on, texts)
 
 
 def size_kb(path: Path) -> float:
@@ -237,7 +246,7 @@ def _metadata(job: ExportJob, runner, format: str, quantize: str, target: str | 
         "preprocessing": job.card.preprocessing,
         "output": "sigmoid" if job.model.output.shape[-1] == 1 else "softmax",
     }
-    if format in ("tflite", "micro"):
+    if format in ("tflite", "micro", "mobile"):
         meta["tflite"] = {
             "input_dtype": np.dtype(runner.input["dtype"]).name,
             "input_quantization": {"scale": float(runner.input_quantization[0]),
@@ -426,10 +435,15 @@ FORMATS = {
                                                                  calibration=job.calibration, micro=True),
                load=runtime.RUNNERS["micro"], needs=_micro_needs, before=_micro_before, check=_check_micro,
                after=_micro_sources),
+        # float16 or int8 (uint8 I/O), batch 1, with TFLite metadata that MediaPipe Tasks reads
+        # (zoo.deploy.mobile); asked for by name or --target mobile: it needs the `mobile` extra
+        Format("mobile", ".tflite", ("float16", "int8"), "LiteRT interpreter; MediaPipe Tasks",
+               write=lambda job, path, quantize, target: mobile.write(job, path, quantize, _tflite),
+               load=runtime.RUNNERS["mobile"], needs=mobile.needs, before=mobile.before, check=mobile.check),
     )
 }
-# what --format all exports: every format but the microcontroller build
-ALL = tuple(f for f in FORMATS if f != "micro")
+# what --format all exports: every format but the microcontroller and phone builds
+ALL = tuple(f for f in FORMATS if f not in ("micro", "mobile"))
 
 
 def export(run, format: str | None = None, quantize: str | None = None, target: str | None = None,
@@ -447,7 +461,9 @@ def export(run, format: str | None = None, quantize: str | None = None, target: 
         quantize: none, dynamic, float16 or int8 (TFLite only).
         target: cpu (float32 + dynamic TFLite), gpu (SavedModel + float16 TFLite + ONNX),
             edgetpu (full-integer int8 TFLite, builtin ops only, batch 1, uint8 I/O) or
-            micro (full-integer int8, batch 1, int8 I/O, run in TFLite Micro; with C++ source).
+            micro (full-integer int8, batch 1, int8 I/O, run in TFLite Micro; with C++ source) or
+            mobile (float16, or int8 with uint8 I/O, batch 1, with the TFLite metadata that
+            MediaPipe Tasks reads; checked in MediaPipe's ImageClassifier or TextClassifier).
         calibration_samples: training examples that calibrate int8 quantization.
         board: micro only, a board from `zoo.deploy.micro.BOARDS` whose flash and RAM the export must
             fit; or `flash_kb` and `ram_kb` for any other. Default: the largest board known.

@@ -152,6 +152,20 @@ class LiteRTRunner(_IntegerIO, Runner):
         return self.dequantize_output(self.interpreter.get_tensor(self.output["index"]))
 
 
+class MobileRunner(LiteRTRunner):
+    """A --target mobile file (zoo.deploy.mobile) in the LiteRT interpreter, for zoo's own predict
+    and benchmark: it takes the model's own input, a grayscale image given as RGB with its three
+    channels alike, whose luminance is the image itself."""
+
+    kind = "mobile"
+
+    def run_batch(self, x):
+        x = np.asarray(x)
+        if x.ndim == 4 and x.shape[-1] == 1 and self.input["shape"][-1] == 3:
+            x = np.repeat(x, 3, axis=-1)
+        return super().run_batch(x)
+
+
 class MicroRunner(_IntegerIO, Runner):
     """A micro export in the TensorFlow Lite for Microcontrollers interpreter, one example at a
     time (batch 1, as on the board), in the smallest arena it runs in, which it measures."""
@@ -218,4 +232,5 @@ def load_runner(path: str | Path) -> Runner:
 
 
 # the runner of each export format, by the name its sidecar and the exporter's table give it
-RUNNERS = {"saved_model": SavedModelRunner, "tflite": LiteRTRunner, "onnx": OnnxRunner, "micro": MicroRunner}
+RUNNERS = {"saved_model": SavedModelRunner, "tflite": LiteRTRunner, "onnx": OnnxRunner, "micro": MicroRunner,
+           "mobile": MobileRunner}
