@@ -273,15 +273,37 @@ def test_mediapipes_token_ids_are_zoos(text_mobile, keras, tmp_path):
     assert np.array_equal(theirs, ours)
 
 
-def test_a_text_run_of_keras_tokenization_is_refused(tmp_path, keras):
-    from zoo.deploy.mobile import check_tokenizer
+def test_a_text_run_of_keras_tokenization_is_refused(tmp_path, zoo_home):
+    """A run made before zoo's words tokenization: its card, as such a run wrote it."""
     from zoo.card import Card
 
-    card = Card(run="old", model="text_cnn", labels=["a", "b"], dataset={"kind": "text"},
-                preprocessing={"type": "text", "standardize": "lower_and_strip_punctuation"})
+    zoo.export("text_cnn.bbc_news", format="tflite", out=str(zoo_home))  # the shipped run, written out
+    folder = zoo_home / "text_cnn.bbc_news"
+    card = Card.read(folder, "")
+    old = {**card.preprocessing, "standardize": "lower_and_strip_punctuation", "split": "whitespace"}
+    old.pop("fold_case")
+    card.renamed(card.run, preprocessing=old).write(folder)
     with pytest.raises(ExportError) as err:
-        check_tokenizer(card)
+        zoo.export(str(folder), target="mobile")
     assert str(err.value) == (
-        "--target mobile: old tokenizes text as lower_and_strip_punctuation, which deletes punctuation inside words "
-        "(\"don't\" -> \"dont\"); no tokenizer that MediaPipe reads does that. Train it again with this zoo (zoo train "
-        "text_cnn --data ...), whose 'words' tokenization MediaPipe's RegexTokenizer reproduces id for id")
+        "--target mobile: text_cnn.bbc_news tokenizes text as lower_and_strip_punctuation, which deletes punctuation "
+        "inside words (\"don't\" -> \"dont\"); no tokenizer that MediaPipe reads does that. Train it again with this "
+        "zoo (zoo train text_cnn --data ...), whose 'words' tokenization MediaPipe's RegexTokenizer reproduces id for id")
+    assert not (folder / "export" / "model_mobile.tflite").exists()
+
+
+def test_labels_must_match_the_outputs_and_a_bare_tensor_is_refused(tmp_path, keras):
+    from zoo.card import Card
+    from zoo.deploy.mobile import check_card
+
+    i = keras.Input((8, 8, 1))
+    model = keras.Model(i, keras.layers.Dense(3, activation="softmax")(keras.layers.Flatten()(i)))
+    image = {"type": "image", "scale": 1 / 255, "offset": 0.0}
+    with pytest.raises(ExportError) as err:
+        check_card(Card(run="m", model="m", labels=["a", "b"], dataset={}, preprocessing=image), model)
+    assert str(err.value) == "--target mobile: m has 2 labels for 3 classes; give --labels with one per class"
+    with pytest.raises(ExportError) as err:
+        check_card(Card(run="m", model="m", labels=["a", "b", "c"], dataset={}, preprocessing={"type": "tensor"}),
+                   model)
+    assert str(err.value) == ("--target mobile: m takes its tensor input as it is, and MediaPipe's tasks take an image "
+                              "or a text: give an image model --normalize, a text model --vocab FILE")

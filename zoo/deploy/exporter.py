@@ -328,7 +328,8 @@ def export_one(job: ExportJob, format: str, quantize: str, target: str | None, b
         "seconds": round(seconds, 2),
         "runtime": FORMATS[format].runtime,
         **check,
-        **({format: {**fits, "sources": [str(export_dir / name) for name in fits.get("sources", [])]}} if fits else {}),
+        **({format: {**fits, **({"sources": [str(export_dir / name) for name in fits["sources"]]}
+                                 if "sources" in fits else {})}} if fits else {}),
     }
 
 

@@ -86,11 +86,25 @@ def before(name: str, model, board) -> None:
     task_of(model)
 
 
-def check_tokenizer(card) -> None:
-    """A text run must be tokenized as WORDS, the one tokenization a MediaPipe tokenizer reproduces."""
+def check_card(card, model) -> None:
+    """What the card must say for the task: an image's scaling or a text's vocabulary, as many
+    labels as the model has outputs, and for text the WORDS tokenization, the one a MediaPipe
+    tokenizer reproduces. One line each, before converting."""
     from zoo.data.preprocess import WORDS
 
-    standardize = card.preprocessing.get("standardize")
+    if card.kind not in ("image", "text"):
+        raise ExportError(f"--target mobile: {card.run} takes its {card.kind} input as it is, and MediaPipe's tasks "
+                          "take an image or a text: give an image model --normalize, a text model --vocab FILE")
+    classes = max(2, int(model.output.shape[-1]))
+    if len(card.labels) != classes:
+        raise ExportError(f"--target mobile: {card.run} has {len(card.labels)} labels for {classes} classes; "
+                          "give --labels with one per class")
+    standardize = card.preprocessing.get("standardize", "lower_and_strip_punctuation")
+    if card.kind == "text" and standardize != WORDS and card.source:
+        raise ExportError(
+            f"--target mobile: {card.run}'s vocabulary is read as Keras's {standardize}, which deletes punctuation "
+            "inside words; no tokenizer that MediaPipe reads does that, so a model file's text model cannot be "
+            f"exported for phones; train one with zoo train text_cnn --data ... (zoo's '{WORDS}' tokenization)")
     if card.kind == "text" and standardize != WORDS:
         raise ExportError(
             f"--target mobile: {card.run} tokenizes text as {standardize}, which deletes punctuation inside "
@@ -139,7 +153,7 @@ def calibration(job) -> np.ndarray:
 def write(job, path: Path, quantize: str, convert) -> None:
     """The wrapped model converted by `convert` (the exporter's TFLite converter, batch 1), then its
     metadata."""
-    check_tokenizer(job.card)
+    check_card(job.card, job.model)
     with tempfile.TemporaryDirectory() as tmp:
         plain = Path(tmp) / "plain.tflite"
         convert(wrap(job.model, job.card), plain, quantize=quantize,
@@ -272,29 +286,40 @@ def classify(path: Path, card, inputs) -> np.ndarray:
 
     base = BaseOptions(model_asset_path=str(path))
     probs = np.zeros((len(inputs), len(card.labels)), np.float32)
-    with native_output_silenced():  # the task graph logs its setup from C++
-        if card.kind == "text":
-            from mediapipe.tasks.python import text
-
-            task = text.TextClassifier.create_from_options(text.TextClassifierOptions(base_options=base, max_results=-1))
-            call = lambda item: task.classify(str(item))  # noqa: E731
-        else:
-            from mediapipe.tasks.python import vision
-
-            task = vision.ImageClassifier.create_from_options(
-                vision.ImageClassifierOptions(base_options=base, max_results=-1))
-
-            def call(pixels):
-                rgb = np.ascontiguousarray(np.repeat(pixels, 3, axis=-1) if pixels.shape[-1] == 1 else pixels)
-                return task.classify(mp.Image(image_format=mp.ImageFormat.SRGB, data=rgb))
-        with task:
-            for row, item in enumerate(inputs):
-                for category in call(item).classifications[0].categories:
-                    if category.category_name != card.labels[category.index]:
-                        raise ExportError(f"mobile export: MediaPipe reads class {category.index} as "
-                                          f"'{category.category_name}', the card as '{card.labels[category.index]}'")
-                    probs[row, category.index] = category.score
+    try:
+        with native_output_silenced():  # the task graph logs its setup from C++
+            _classify(mp, base, card, inputs, probs)
+    except ExportError:
+        raise
+    except Exception as exc:  # the task graph's errors are C++ status texts, many lines long
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ExportError(f"mobile export: MediaPipe could not run the file: {first}; nothing was written") from None
     return probs
+
+
+def _classify(mp, base, card, inputs, probs) -> None:
+    """Fill `probs` from the task for the file, one input at a time."""
+    if card.kind == "text":
+        from mediapipe.tasks.python import text
+
+        task = text.TextClassifier.create_from_options(text.TextClassifierOptions(base_options=base, max_results=-1))
+        call = lambda item: task.classify(str(item))  # noqa: E731
+    else:
+        from mediapipe.tasks.python import vision
+
+        task = vision.ImageClassifier.create_from_options(
+            vision.ImageClassifierOptions(base_options=base, max_results=-1))
+
+        def call(pixels):
+            rgb = np.ascontiguousarray(np.repeat(pixels, 3, axis=-1) if pixels.shape[-1] == 1 else pixels)
+            return task.classify(mp.Image(image_format=mp.ImageFormat.SRGB, data=rgb))
+    with task:
+        for row, item in enumerate(inputs):
+            for category in call(item).classifications[0].categories:
+                if category.category_name != card.labels[category.index]:
+                    raise ExportError(f"mobile export: MediaPipe reads class {category.index} as "
+                                      f"'{category.category_name}', the card as '{card.labels[category.index]}'")
+                probs[row, category.index] = category.score
 
 
 def pixels(card, x: np.ndarray) -> np.ndarray:
