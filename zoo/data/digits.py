@@ -156,13 +156,13 @@ def _stroke_width(inked: np.ndarray) -> float:
     return 2 * float(np.median(distance[ridge])) if ridge.any() else 2.0
 
 
-def _background(x: np.ndarray, dark_ink: bool) -> tuple[np.ndarray, str] | None:
+def _background(x: np.ndarray, dark_ink: bool) -> tuple[np.ndarray, str | None] | None:
     """The page as light alone would show it, estimated at a scale larger than any stroke: a grey
     closing (dark ink on a light page) or opening (light ink on dark) over a third of the image's
     shorter side, which takes away every structure narrower than that and keeps gradients, shadows
     and their edges (a shadow's edge that meets the image's border leaves a wedge: `_near_the_digit`
     drops it). None for images too small to hold a stroke and a page apart (under 64 pixels:
-    MNIST's own 28×28 digits, whose page is already flat)."""
+    MNIST's own 28×28 digits, whose page is already flat); no words for an even white page."""
     from scipy import ndimage
 
     if min(x.shape) < LOCAL_MIN:
@@ -172,6 +172,8 @@ def _background(x: np.ndarray, dark_ink: bool) -> tuple[np.ndarray, str] | None:
     window = min(x.shape) // 3
     page = morph(smooth, size=(window, window))
     low, high = np.percentile(page, [1, 99])
+    if high - low < 1 and low >= 254.5:  # an even white page (a drawing pad's): dividing by it changes nothing
+        return page, None
     return page, f"lighting evened out: page estimated over {window}×{window} px (it ranged {low:.0f}-{high:.0f})"
 
 
@@ -266,7 +268,10 @@ def to_mnist(gray: np.ndarray, name: str = "image") -> Normalized:
     is_page = is_page if is_page.any() else np.ones(x.shape, bool)  # one even tone: all page
     level = float(np.median(x[is_page]))
     noise = _robust_sigma(((x - level) / gain)[is_page], centre=0.0)
-    floor = level + NOISE_SIGMAS * noise * gain  # higher where the page was dim
+    # higher where the page was dim; at least half a level above it: a page with no noise at all
+    # (a drawing pad's white) is flattened to 0 with float dust, 3e-15, that must not count as ink
+    # (it made 39 "ruled lines" of a 7 drawn in the browser)
+    floor = level + max(NOISE_SIGMAS * noise, 0.5) * gain
     lines, ruled = _ruled_lines(x, floor)
     if ruled:
         x = x - lines

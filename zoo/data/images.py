@@ -9,6 +9,7 @@ and a transparent background is laid on white, as a viewer shows it.
 
 from __future__ import annotations
 
+import io
 import re
 import warnings
 from pathlib import Path
@@ -22,25 +23,33 @@ from zoo.errors import DataError
 MAX_SIDE = 1024
 
 
-def _too_large(path: Path, exc: Exception) -> DataError:
+def _too_large(path, exc: Exception | None, pixels: int | None = None, limit: int | None = None) -> DataError:
     from PIL import Image
 
-    found = re.search(r"\((\d+) pixels\)", str(exc))
-    size = f"{int(found.group(1)):,} pixels" if found else "its size"
+    found = re.search(r"\((\d+) pixels\)", str(exc)) if exc is not None else None
+    pixels = int(found.group(1)) if found else pixels
+    size = f"{pixels:,} pixels" if pixels else "its size"
     return DataError(f"{path}: too large to decode safely ({size}; the limit is "
-                     f"{Image.MAX_IMAGE_PIXELS:,}); shrink the image and try again")
+                     f"{limit or Image.MAX_IMAGE_PIXELS:,}); shrink the image and try again")
 
 
-def open_image(path: Path, mode: str, *, max_side: int | None = None):
-    """The image at `path`, decoded, upright, in `mode` ("L" or "RGB"); reduced to fit
-    `max_side` if given. Raises DataError for a file that cannot or should not be decoded."""
+def open_image(path: Path | bytes, mode: str, *, max_side: int | None = None, name: str | None = None,
+               max_pixels: int | None = None):
+    """The image at `path` (or an image file's bytes, called `name` in errors), decoded, upright,
+    in `mode` ("L" or "RGB"); reduced to fit `max_side` if given. An image whose header gives more
+    than `max_pixels` (default: Pillow's limit) is refused before it is decoded. Raises DataError
+    for a file that cannot or should not be decoded."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
+    source = io.BytesIO(path) if isinstance(path, (bytes, bytearray)) else path
+    path = name or path
     try:
         with warnings.catch_warnings():
             # between 1x and 2x Pillow's limit it only warns; a warning here is a refusal too
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
+            with Image.open(source) as image:
+                if max_pixels is not None and image.size[0] * image.size[1] > max_pixels:
+                    raise _too_large(path, None, image.size[0] * image.size[1], max_pixels)
                 if max_side is not None:
                     image.draft(mode, (max_side, max_side))  # JPEG: decode at 1/2, 1/4 or 1/8 size
                 image = ImageOps.exif_transpose(image)
@@ -53,18 +62,21 @@ def open_image(path: Path, mode: str, *, max_side: int | None = None):
                     image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
                 image.load()
                 return image
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise _too_large(path, exc) from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:  # the lower limit is the one
+        raise _too_large(path, exc, limit=min(max_pixels or Image.MAX_IMAGE_PIXELS, Image.MAX_IMAGE_PIXELS)) from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        if isinstance(source, io.BytesIO) and isinstance(exc, UnidentifiedImageError):  # not "<_io.BytesIO ...>"
+            raise DataError(f"{path}: not an image file Pillow can read (PNG, JPEG, GIF, BMP, TIFF, WebP)") from None
         raise DataError(f"{path}: not a readable image ({exc})") from None
 
 
-def read_resized(path: Path, shape) -> tuple[np.ndarray, tuple[int, int]]:
-    """uint8 pixels (height, width, channels) of the image at `path`, resized to `shape`
-    (bilinear, as training read its images), and the image's own (width, height)."""
+def read_resized(path: Path | bytes, shape, **opened) -> tuple[np.ndarray, tuple[int, int]]:
+    """uint8 pixels (height, width, channels) of the image at `path` (or of its bytes: `opened`
+    takes open_image's name and max_pixels), resized to `shape` (bilinear, as training read its
+    images), and the image's own (width, height)."""
     from PIL import Image
 
     height, width, channels = shape
-    image = open_image(path, "L" if channels == 1 else "RGB")
+    image = open_image(path, "L" if channels == 1 else "RGB", **opened)
     array = np.asarray(image.resize((width, height), Image.Resampling.BILINEAR), dtype=np.uint8)
     return (array[..., None] if channels == 1 else array), image.size

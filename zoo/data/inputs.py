@@ -35,28 +35,57 @@ class Prepared:
     extra: dict = field(default_factory=dict)
 
 
-def _image(path: Path, spec: dict) -> Prepared:
+def _image(path: Path | bytes, spec: dict, name: str | None = None, max_pixels: int | None = None) -> Prepared:
     from zoo.data.digits import to_mnist
     from zoo.data.images import MAX_SIDE, open_image, read_resized
 
+    name = name or str(path)
     height, width, channels = spec["input_shape"]
     scaling = f"x = pixel × {spec['scale']:.6g} + {spec['offset']:g}"
     form = (spec.get("normalize") or {}).get("name")
+    opened = {"name": name, "max_pixels": max_pixels}
     try:
         if form == "mnist":
-            digit = to_mnist(np.asarray(open_image(path, "L", max_side=MAX_SIDE), dtype=np.float64), str(path))
+            digit = to_mnist(np.asarray(open_image(path, "L", max_side=MAX_SIDE, **opened), dtype=np.float64), name)
             pixels, steps, warned = digit.pixels.astype(np.float32)[..., None], digit.steps, digit.warnings
         else:
-            pixels, (w, h) = read_resized(path, spec["input_shape"])
+            pixels, (w, h) = read_resized(path, spec["input_shape"], **opened)
             pixels, warned = pixels.astype(np.float32), []
             steps = [f"{'grayscale' if channels == 1 else 'RGB'} {w}×{h}", f"resized to {width}×{height} (bilinear)"]
     except DataError as exc:
-        return Prepared(str(path), error=str(exc))
+        return Prepared(name, error=str(exc))
     x = pixels * np.float32(spec["scale"]) + np.float32(spec["offset"])
-    return Prepared(str(path), x, {"form": form or "plain", "steps": [*steps, scaling]}, warned)
+    return Prepared(name, x, {"form": form or "plain", "steps": [*steps, scaling]}, warned)
 
 
-def _texts(inputs: list[str], spec: dict, folder: Path) -> list[Prepared]:
+def prepare_given(given: bytes | str, meta: dict, folder: Path, *, name: str = "input",
+                  max_pixels: int | None = None) -> Prepared:
+    """One input handed over itself, not named by a path, as a server receives it: an image
+    file's bytes, or a text, which is never taken for a file name (a client must not make the
+    server read its disk). `name` stands for it in errors; an image of more than `max_pixels` is
+    refused before it is decoded."""
+    spec = meta["preprocessing"]
+    reader = meta.get("run") or meta.get("model") or "the model"
+    if spec["type"] == "image":
+        if isinstance(given, str):
+            return Prepared(name, error=f"{name}: a text, but {reader} reads images; send an image file (PNG, JPEG)")
+        if not given:
+            return Prepared(name, error=f"{name}: empty; send an image file (PNG, JPEG)")
+        return _image(bytes(given), spec, name, max_pixels)
+    if spec["type"] != "text":
+        shape = "×".join(map(str, spec.get("input_shape") or meta.get("input_shape") or []))
+        return Prepared(name, error=f"{reader} takes a {shape} tensor, not an image or a text")
+    if not isinstance(given, str):
+        try:
+            given = bytes(given).decode("utf-8")
+        except UnicodeDecodeError:
+            return Prepared(name, error=f"{name}: not UTF-8 text, and {reader} reads text; send a text")
+    prepared = _texts([given], spec, folder, read_files=False)[0]
+    prepared.name = name  # not the whole text again
+    return prepared
+
+
+def _texts(inputs: list[str], spec: dict, folder: Path, read_files: bool = True) -> list[Prepared]:
     from zoo.data.datasets import read_text
     from zoo.data.preprocess import WORDS, describe, from_spec
 
@@ -64,14 +93,14 @@ def _texts(inputs: list[str], spec: dict, folder: Path) -> list[Prepared]:
     if not vocab.is_file():
         raise ModelLoadError(f"{vocab}: the vocabulary is missing; it must lie beside the artifact")
     prep = from_spec(spec, folder)
-    files = [is_file(i) for i in inputs]
+    files = [read_files and is_file(i) for i in inputs]
     texts = [read_text(Path(i))[0] if file else i for i, file in zip(inputs, files)]
     ids = prep(np.array(texts, dtype=object))
     vocabulary = f"{len(prep.vocabulary) - 2:,}"  # less the padding and out-of-vocabulary tokens
     prepared = []
     for given, file, text, row in zip(inputs, files, texts, ids):
         name = given if file else repr(text if len(text) <= 40 else text[:39] + "…")
-        if not file and _looks_like_a_file(given):  # `article.md` that is not there: say how it was read
+        if not file and _looks_like_a_file(given) and read_files:  # `article.md` that is not there: say how it was read
             name = f"{given} (no such file, so read as a text)"
         words, known = int((row != spec["padding_id"]).sum()), int((row > spec["oov_id"]).sum())
         counts = {"words": words, "known_words": known}
@@ -87,7 +116,7 @@ def _texts(inputs: list[str], spec: dict, folder: Path) -> list[Prepared]:
             continue
         warned = [] if known >= KNOWN_WORDS_WARNING * words else [
             f"{name}: only {known} of its {words} words are in the model's vocabulary; the prediction rests on those"]
-        if not file and _looks_like_a_file(given):
+        if not file and _looks_like_a_file(given) and read_files:
             warned.insert(0, f"{given}: no such file, so it was read as a text of {words} word"
                              f"{'s' if words != 1 else ''}")
         steps = [describe(spec),
