@@ -9,7 +9,7 @@ answers at once; TensorFlow loads when a command needs a model.
 
 from __future__ import annotations
 
-from . import benchmark, evaluate, explain, export, models, predict, train  # noqa: F401 - each adds its commands
+from . import benchmark, evaluate, explain, export, models, predict, serve, train  # noqa: F401 - each adds its commands
 from .app import main
 
 __all__ = ["main"]

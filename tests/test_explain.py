@@ -18,19 +18,11 @@ import pytest
 from click.testing import CliRunner
 
 import zoo
+from _browser import find as _browser
 from zoo.cli import main
 from zoo.errors import ConfigError
 
 # ---------------------------------------------------------------- a real browser
-
-
-def _browser() -> str:
-    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
-        if shutil.which(name):
-            return shutil.which(name)
-    if os.environ.get("CI"):
-        pytest.fail("no headless browser in CI: .ci/run installs chromium with apt-get")
-    pytest.skip("no chromium on this machine, and none can be installed here (apt-get install chromium)")
 
 
 def _chromium(*args: str) -> subprocess.CompletedProcess:

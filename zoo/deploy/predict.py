@@ -92,19 +92,20 @@ def predict(artifact: str | Path, inputs: list[str], top_k: int = 5, *, out=None
     prepared = prepare_inputs(list(inputs), meta, folder)
     good = [p for p in prepared if p.error is None]
     probs = iter(as_class_probabilities(load_runner(artifact)(np.stack([p.x for p in good]))) if good else ())
-    labels = meta["labels"]
-    results = []
-    for item in prepared:
-        if item.error is not None:
-            results.append({"input": item.name, "error": item.error, **item.extra})
-            continue
-        row = next(probs)
-        order = np.argsort(-row)[: min(top_k, len(labels))]
-        results.append({
-            "input": item.name,
-            "predictions": [{"label": labels[i], "probability": round(float(row[i]), 6)} for i in order],
-            "preprocessing": item.preprocessing,
-            "warnings": [*assumed, *item.warnings],
-            **item.extra,
-        })
-    return results
+    return [result(item, None if item.error is not None else next(probs), meta["labels"], top_k, assumed)
+            for item in prepared]
+
+
+def result(item, row, labels: list, top_k: int, assumed=()) -> dict:
+    """predict's answer for one prepared input (zoo.data.inputs.Prepared) given its class
+    probabilities `row`: the top-k labels, the preprocessing and the warnings; or its error."""
+    if item.error is not None:
+        return {"input": item.name, "error": item.error, **item.extra}
+    order = np.argsort(-row)[: min(top_k, len(labels))]
+    return {
+        "input": item.name,
+        "predictions": [{"label": labels[i], "probability": round(float(row[i]), 6)} for i in order],
+        "preprocessing": item.preprocessing,
+        "warnings": [*assumed, *item.warnings],
+        **item.extra,
+    }
