@@ -109,14 +109,29 @@ def test_float_formats_round_trip(lenet_run):
     for report in reports:
         _check_report(report)
     folder = lenet_run.path / "export"
-    assert (folder / "saved_model" / "saved_model.pb").is_file()
     document = json.loads((folder / "export.json").read_text())
     assert [a["format"] for a in document["artifacts"]] == ["saved_model", "tflite", "onnx"]
 
+    # TF Serving's layout: --model_base_path holds numbered versions, each a whole SavedModel
+    base = folder / "saved_model"
+    assert sorted(p.name for p in base.iterdir()) == ["1"]
+    assert (base / "1" / "saved_model.pb").is_file() and (base / "1" / "variables" / "variables.index").is_file()
     import tensorflow as tf
 
-    loaded = tf.saved_model.load(str(folder / "saved_model"))
-    assert "serving_default" in loaded.signatures
+    signature = tf.saved_model.load(str(base / "1")).signatures["serving_default"]
+    (spec,) = signature.structured_input_signature[1].values()
+    assert list(signature.structured_input_signature[1]) == ["input"]  # the name a REST client's instances use
+    assert (spec.shape.as_list(), spec.dtype) == ([None, 28, 28, 1], tf.float32)
+    (output,) = signature.structured_outputs.values()
+    assert output.shape.as_list() == [None, 10]
+    x = np.random.default_rng(0).random((3, 28, 28, 1), dtype=np.float32)
+    served = next(iter(signature(input=tf.constant(x)).values())).numpy()
+    np.testing.assert_allclose(served, lenet_run.load_model()(x, training=False), atol=1e-6)
+    # and zoo serve serves that folder as it is, in TF Serving's JSON
+    from zoo.serve.models import Served
+
+    answer = Served.load(str(base)).predict({"instances": x.tolist()})
+    np.testing.assert_allclose(answer["predictions"], served, atol=1e-6)
 
 
 @pytest.mark.slow

@@ -37,3 +37,16 @@ def write_atomic(path: str | os.PathLike, data: str | bytes, *, encoding: str = 
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def saved_model_folder(path: str | os.PathLike) -> Path | None:
+    """The SavedModel at `path`: the folder itself if it holds saved_model.pb, else its highest
+    numbered version (TF Serving's layout, `saved_model/1/`); None if neither."""
+    path = Path(path)
+    try:
+        if (path / "saved_model.pb").is_file():
+            return path
+        versions = [p for p in path.iterdir() if p.name.isdigit() and (p / "saved_model.pb").is_file()]
+    except OSError:  # not a folder, or one that cannot be read
+        return None
+    return max(versions, key=lambda p: int(p.name)) if versions else None

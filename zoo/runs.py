@@ -19,6 +19,7 @@ import warnings
 from pathlib import Path
 
 from zoo.errors import ConfigError, DamagedFileError, ModelLoadError, ZooWarning
+from zoo.files import saved_model_folder
 
 MODEL_FILE = "model.keras"
 SAVED_MODEL_DIR = "saved_model"  # in a run folder taken in from a SavedModel: the folder as it was
@@ -161,7 +162,7 @@ def load_model(path: str | os.PathLike, *, safe_mode: bool | None = None, custom
     recorded = []
     if path.is_dir():
         recorded = _recorded_custom_objects(path)
-        if not (path / MODEL_FILE).exists() and (path / SAVED_MODEL_DIR / "saved_model.pb").is_file():
+        if not (path / MODEL_FILE).exists() and saved_model_folder(path / SAVED_MODEL_DIR) is not None:
             return saved_model_as_keras(path / SAVED_MODEL_DIR)
         path = path / MODEL_FILE
     if not path.is_file():
@@ -262,6 +263,7 @@ def saved_model_as_keras(path: Path):
     import tensorflow as tf
 
     k = keras()
+    path = saved_model_folder(path) or path  # TF Serving's layout: its highest version
     try:
         loaded = tf.saved_model.load(str(path))
     except Exception as exc:  # noqa: BLE001 - TensorFlow's many types for a bad folder

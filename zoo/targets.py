@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from zoo import locks, runs
+from zoo.files import saved_model_folder
 from zoo.errors import ConfigError, ModelLoadError, UnknownModelError, ZooError
 
 RUN, PRETRAINED, REGISTRY, KERAS_FILE, H5_FILE, SAVED_MODEL, MODEL_OBJECT, ARTIFACT = (
@@ -165,7 +166,7 @@ def _path_kind(path: Path) -> tuple[str, Path] | None:
         return RUN, path.parent
     if path.is_dir() and (path / runs.CARD_FILE).is_file():
         return RUN, path
-    if path.is_dir() and (path / "saved_model.pb").is_file():
+    if path.is_dir() and saved_model_folder(path) is not None:  # its own, or TF Serving's saved_model/1/
         if path.with_name(path.name + ".json").is_file():  # zoo's own export, its sidecar beside it
             return ARTIFACT, path
         return SAVED_MODEL, path

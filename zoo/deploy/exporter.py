@@ -420,7 +420,7 @@ FORMATS = {
     f.name: f
     for f in (
         Format("saved_model", "", ("none",), "tf.saved_model (TF Serving, GPU servers)",
-               write=lambda job, path, quantize, target: _saved_model(job.model, path),
+               write=lambda job, path, quantize, target: _saved_model(job.model, path / savedmodel.VERSION),
                load=runtime.RUNNERS["saved_model"]),
         Format("tflite", ".tflite", ("none", "dynamic", "float16", "int8"), "LiteRT interpreter",
                write=lambda job, path, quantize, target: _tflite(job.model, path, quantize=quantize,

@@ -49,7 +49,9 @@ class SavedModelRunner(Runner):
     kind = "saved_model"
 
     def __init__(self, path: Path):
-        super().__init__(path)
+        from zoo.files import saved_model_folder
+
+        super().__init__(saved_model_folder(path) or path)  # a folder of versions: the highest (TF Serving's)
         from zoo.backend import keras
 
         keras()
@@ -57,7 +59,7 @@ class SavedModelRunner(Runner):
 
         self._tf = tf
         try:
-            self.loaded = tf.saved_model.load(str(path))
+            self.loaded = tf.saved_model.load(str(self.path))
             self.fn = self.loaded.signatures["serving_default"]
         except (OSError, KeyError, ValueError) as exc:
             raise ModelLoadError(f"cannot load SavedModel {path}: {exc}") from None
@@ -216,7 +218,9 @@ def load_runner(path: str | Path) -> Runner:
         named = None  # no sidecar, or one that predict's metadata check reports
     if isinstance(named, str) and named in RUNNERS and path.exists():
         return RUNNERS[named](path)
-    if path.is_dir() and (path / "saved_model.pb").is_file():
+    from zoo.files import saved_model_folder
+
+    if path.is_dir() and saved_model_folder(path) is not None:
         return SavedModelRunner(path)
     if path.name.endswith("_micro.tflite") and path.is_file():
         return MicroRunner(path)

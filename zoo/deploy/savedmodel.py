@@ -6,6 +6,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+# the export's SavedModel is saved_model/1/: TF Serving serves the highest numbered folder under
+# its --model_base_path, and takes no SavedModel that is not in one
+VERSION = "1"
+
 
 def write(model, path: Path, *, batch: int | None = None) -> None:
     """A SavedModel with a `serving_default` signature; `batch` fixes the batch size."""

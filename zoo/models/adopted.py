@@ -89,7 +89,9 @@ class Loaded:
 def file_format(path: Path) -> str | None:
     """keras, h5 or saved_model by what the path is; None for anything else."""
     if path.is_dir():
-        return "saved_model" if (path / "saved_model.pb").is_file() else None
+        from zoo.files import saved_model_folder
+
+        return "saved_model" if saved_model_folder(path) is not None else None
     if path.suffix == ".keras":
         return "keras"
     if path.suffix in (".h5", ".hdf5"):
