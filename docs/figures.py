@@ -5,6 +5,8 @@
                             them into, and what the run reads there
     explain-lenet5.png      `zoo explain lenet5.mnist` on a photographed digit, as headless
                             Chromium shows it, with c3's position (4, 5) hovered
+    serve-lenet5.png        `zoo serve lenet5.mnist`'s page after a 7 is drawn on it with the
+                            mouse, in headless Chromium (`python docs/figures.py --serve`: this one alone)
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ def main(run_target: str) -> None:
     print(f"wrote {HERE / 'calibration-lenet5.png'} and {HERE / 'photo-to-mnist.png'} from {run.path} "
           f"(zoo {zoo.__version__})")
     explain_page(photograph(mnist.x_test[0, :, :, 0], seed=0))
+    serve_page()
 
 
 def explain_page(photo: np.ndarray) -> None:
@@ -82,5 +85,34 @@ def explain_page(photo: np.ndarray) -> None:
     print(f"wrote {HERE / 'explain-lenet5.png'}")
 
 
+def serve_page() -> None:
+    import json
+    import signal
+    import subprocess
+
+    sys.path.insert(0, str(HERE.parent / "tests"))  # the tests' DevTools driver, and the strokes they draw
+    from _browser import STROKES, DevTools, through
+
+    server = subprocess.Popen([sys.executable, "-m", "zoo.cli", "serve", "lenet5.mnist", "--port", "0"],
+                              stdout=subprocess.PIPE, text=True)
+    url = next(line for line in server.stdout if line.startswith("Serving ")).split(" at ")[1].split()[0]
+    browser = DevTools(1200, 1180)
+    try:
+        browser.open(url)
+        box = json.loads(browser.evaluate("JSON.stringify(document.getElementById('pad').getBoundingClientRect())"))
+        browser.drag([(box["left"] + x * box["width"] / 280, box["top"] + y * box["height"] / 280)
+                      for x, y in through(STROKES["7"][0])])
+        browser.wait_for("zoo.idle() && zoo.answers > 0")
+        (HERE / "serve-lenet5.png").write_bytes(browser.screenshot())
+    finally:
+        browser.close()
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=30)
+    print(f"wrote {HERE / 'serve-lenet5.png'}")
+
+
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "lenet5")
+    if sys.argv[1:] == ["--serve"]:
+        serve_page()
+    else:
+        main(sys.argv[1] if len(sys.argv) > 1 else "lenet5")
