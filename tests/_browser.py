@@ -32,7 +32,7 @@ class DevTools:
     def __init__(self, width: int = 1200, height: int = 1000):
         import websocket
 
-        self.profile = tempfile.TemporaryDirectory(prefix="zoo-chromium-")
+        self.profile = tempfile.TemporaryDirectory(prefix="zoo-chromium-", ignore_cleanup_errors=True)
         self.process = subprocess.Popen(
             [find(), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--hide-scrollbars",
              f"--window-size={width},{height}", "--remote-debugging-port=0", f"--user-data-dir={self.profile.name}",

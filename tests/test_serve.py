@@ -265,6 +265,21 @@ BAD = [
      "no verb ':regress'; POST to :predict, :classify or :explain"),
     ("GET a POST verb", "get", M + ":predict", dict, 405, ":predict answers POST"),
     ("top_k out of range", "post", M + ":classify?top_k=0", lambda: {"content": b"x"}, 400, None),
+    ("JSON nested 5,000 deep", "post", M + ":predict",
+     lambda: {"content": b'{"instances": ' + b"[" * 5000 + b"]" * 5000 + b"}"}, 400,
+     'the body\'s JSON is nested too deeply; send {"instances": [...]}'),
+    ("whole numbers past 64 bits", "post", M + ":predict", lambda: {"json": {"instances": [[[[10**30]] * 28] * 28]}},
+     400, "the examples hold whole numbers too large for 64 bits; lenet5.mnist takes 28×28×1 float32, pixels "
+          "preprocessed as its metadata says (x = pixel × 0.00392157 + 0)"),
+    ("a charset it does not take", "post", M + ":classify",
+     lambda: {"content": b"seven", "headers": {"Content-Type": "text/plain; charset=bogus"}}, 400,
+     "charset 'bogus' is not taken; send the text as UTF-8 (charset=utf-8)"),
+    ("a version label", "get", M + "/labels/stable", dict, 404,
+     "lenet5.mnist has no version labels; its one version is /v1/models/lenet5.mnist/versions/1, or none"),
+    ("a POST from another site's page", "post", M + ":predict",
+     lambda: {"json": {"instances": []}, "headers": {"Origin": "https://attacker.example"}}, 403,
+     "a request from the page https://attacker.example is refused; zoo serve on a loopback address answers its "
+     "own page and programs, not other sites"),
 ]
 
 
@@ -279,6 +294,31 @@ def test_bad_requests_get_their_4xx_and_the_server_goes_on(server, case):
     if message is not None:
         assert error == message
     assert server.alive()
+
+
+def test_tf_servings_own_classify_and_head_and_host_names(server, mnist):
+    images, labels = mnist
+    x = images[:3, :, :, None].astype(np.float32) / 255
+    # TF Serving's Classify API: examples in, [label, score] for every class out
+    response = server.client.post("/v1/models/lenet5.mnist:classify", json={
+        "signature_name": "serving_default", "examples": [{"input": e.tolist()} for e in x]})
+    assert response.status_code == 200, response.text
+    result = response.json()["result"]
+    assert [[label for label, _ in row] for row in result] == [[str(i) for i in range(10)]] * 3
+    np.testing.assert_allclose([[score for _, score in row] for row in result], _litert(x), atol=1e-6)
+    assert [int(np.argmax([s for _, s in row])) for row in result] == list(labels[:3])
+    # HEAD answers as GET does; a method a route does not take says which it does
+    assert server.client.head("/v1/models/lenet5.mnist").status_code == 200
+    wrong = server.client.put("/v1/models/lenet5.mnist/metadata")
+    assert (wrong.status_code, wrong.headers["allow"]) == (405, "GET, HEAD")
+    # loopback names however they are written
+    for host in ("LOCALHOST", "localhost.", "127.0.0.1"):
+        assert server.client.get("/v1/models/lenet5.mnist", headers={"Host": host}).status_code == 200, host
+    # the page's own POSTs carry its origin, and pass
+    port = server.url.rstrip("/").rsplit(":", 1)[1]
+    own = server.client.post("/v1/models/lenet5.mnist:predict", json={"instances": x[:1].tolist()},
+                             headers={"Origin": f"http://127.0.0.1:{port}"})
+    assert own.status_code == 200
 
 
 def test_serves_nothing_else_from_disk(server):
@@ -381,6 +421,10 @@ def test_a_text_model_classifies_texts_and_never_reads_a_path(tmp_path):
         assert response.json()["error"] == "input: not UTF-8 text, and text_cnn.bbc_news reads text; send a text"
         ids = running.client.post("/v1/models/text_cnn.bbc_news:predict", json={"instances": [[20_000] * 500]})
         assert ids.status_code == 400 and ids.json()["error"] == "token ids must lie in 0..19999; got 20000..20000"
+        lone = running.client.post("/v1/models/text_cnn.bbc_news:classify", content=b'{"text": "shares \\ud800"}',
+                                   headers={"Content-Type": "application/json"})
+        assert lone.status_code == 400
+        assert lone.json()["error"] == "text: not valid Unicode (a lone surrogate); send UTF-8 text"
         maps = running.client.post("/v1/models/text_cnn.bbc_news:explain", json={"text": "shares rose"}).json()
         assert [layer["name"] for layer in maps["layers"]] == ["conv", "pool"]
         # the page gives a text model a text box, and answers as the text is typed
@@ -436,6 +480,15 @@ def test_a_digit_drawn_in_the_browser_is_read_right(server, mnist, tmp_path):
         assert browser.evaluate("document.querySelectorAll('#layers .maps img').length") == 6 + 6 + 16 + 16
         assert browser.evaluate("[...document.querySelectorAll('#layers h3')].map(h => h.firstChild.textContent)") == [
             "c1 ", "s2 ", "c3 ", "s4 "]
+        # cleared while its answer is on the way: the answer is dropped, the blank pad is not sent
+        browser.evaluate("document.getElementById('clear').click()")
+        browser.drag([(box["left"] + x * box["width"] / 280, box["top"] + y * box["height"] / 280)
+                      for x, y in _browser.through(_browser.STROKES["1"][0])])
+        browser.evaluate("document.getElementById('clear').click()")
+        browser.wait_for("zoo.idle()")
+        assert browser.evaluate("document.getElementById('top-label') === null")
+        assert browser.evaluate("[document.body.dataset.state, document.getElementById('message').className]") == [
+            "idle", ""]
         # a photo of a test digit on paper, uploaded through the page's file input
         from zoo.data.digits import photograph
 

@@ -9,6 +9,7 @@ and a transparent background is laid on white, as a viewer shows it.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import re
 import warnings
@@ -43,10 +44,14 @@ def open_image(path: Path | bytes, mode: str, *, max_side: int | None = None, na
 
     source = io.BytesIO(path) if isinstance(path, (bytes, bytearray)) else path
     path = name or path
+    # between 1x and 2x Pillow's limit it only warns; a warning here is a refusal too. The filter is
+    # process-wide and catch_warnings is not thread-safe, so a caller in threads (zoo serve) gives a
+    # max_pixels below Pillow's limit instead, which refuses those images on their header
+    below = max_pixels is not None and max_pixels <= Image.MAX_IMAGE_PIXELS
     try:
-        with warnings.catch_warnings():
-            # between 1x and 2x Pillow's limit it only warns; a warning here is a refusal too
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with contextlib.nullcontext() if below else warnings.catch_warnings():
+            if not below:
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(source) as image:
                 if max_pixels is not None and image.size[0] * image.size[1] > max_pixels:
                     raise _too_large(path, None, image.size[0] * image.size[1], max_pixels)

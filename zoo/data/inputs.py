@@ -59,11 +59,12 @@ def _image(path: Path | bytes, spec: dict, name: str | None = None, max_pixels: 
 
 
 def prepare_given(given: bytes | str, meta: dict, folder: Path, *, name: str = "input",
-                  max_pixels: int | None = None) -> Prepared:
+                  max_pixels: int | None = None, prep=None) -> Prepared:
     """One input handed over itself, not named by a path, as a server receives it: an image
     file's bytes, or a text, which is never taken for a file name (a client must not make the
     server read its disk). `name` stands for it in errors; an image of more than `max_pixels` is
-    refused before it is decoded."""
+    refused before it is decoded. `prep`: the text preprocessing (`from_spec`), built once by a
+    caller that prepares many texts."""
     spec = meta["preprocessing"]
     reader = meta.get("run") or meta.get("model") or "the model"
     if spec["type"] == "image":
@@ -80,19 +81,24 @@ def prepare_given(given: bytes | str, meta: dict, folder: Path, *, name: str = "
             given = bytes(given).decode("utf-8")
         except UnicodeDecodeError:
             return Prepared(name, error=f"{name}: not UTF-8 text, and {reader} reads text; send a text")
-    prepared = _texts([given], spec, folder, read_files=False)[0]
+    try:
+        given.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate, as JSON's "\ud800" gives
+        return Prepared(name, error=f"{name}: not valid Unicode (a lone surrogate); send UTF-8 text")
+    prepared = _texts([given], spec, folder, read_files=False, prep=prep)[0]
     prepared.name = name  # not the whole text again
     return prepared
 
 
-def _texts(inputs: list[str], spec: dict, folder: Path, read_files: bool = True) -> list[Prepared]:
+def _texts(inputs: list[str], spec: dict, folder: Path, read_files: bool = True, prep=None) -> list[Prepared]:
     from zoo.data.datasets import read_text
     from zoo.data.preprocess import WORDS, describe, from_spec
 
-    vocab = folder / spec.get("vocab_file", "vocab.txt")
-    if not vocab.is_file():
-        raise ModelLoadError(f"{vocab}: the vocabulary is missing; it must lie beside the artifact")
-    prep = from_spec(spec, folder)
+    if prep is None:
+        vocab = folder / spec.get("vocab_file", "vocab.txt")
+        if not vocab.is_file():
+            raise ModelLoadError(f"{vocab}: the vocabulary is missing; it must lie beside the artifact")
+        prep = from_spec(spec, folder)
     files = [read_files and is_file(i) for i in inputs]
     texts = [read_text(Path(i))[0] if file else i for i, file in zip(inputs, files)]
     ids = prep(np.array(texts, dtype=object))

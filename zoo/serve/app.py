@@ -25,10 +25,13 @@ MAX_BODY = 32 * 1024 * 1024
 # 48-megapixel photo (8064×6048) passes; a decompression bomb (a 100 KB PNG that says 30000×30000) does not
 MAX_PIXELS = 50_000_000
 # a body past the limit with its length given is read to its end and dropped (so that the client,
-# still sending, reads the 413) up to this many times the limit; past that the connection is closed
+# still sending, reads the 413) up to this many times the limit; past that the 413 goes at once,
+# and uvicorn discards the rest as it comes
 DRAIN_FACTOR = 8
-ROUTE = re.compile(r"(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+))?(?P<tail>/metadata|:[A-Za-z]+)?")
+ROUTE = re.compile(r"(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+)|/labels/(?P<label>[^/:]+))?"
+                   r"(?P<tail>/metadata|:[A-Za-z]+)?")
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+CHARSETS = ("utf-8", "utf8", "us-ascii", "ascii", "iso-8859-1", "latin-1", "latin1")
 
 
 def _json(content, status: int = 200):
@@ -37,15 +40,26 @@ def _json(content, status: int = 200):
     return JSONResponse(content, status_code=status)
 
 
-def error(status: int, message: str):
-    return _json({"error": message}, status)
+def error(status: int, message: str, allow: str | None = None):
+    response = _json({"error": message}, status)
+    if allow is not None:
+        response.headers["Allow"] = allow
+    return response
+
+
+def _host_name(host: str) -> str:
+    """`localhost:8500` -> localhost, `[::1]:8500` -> ::1, `LOCALHOST.` -> localhost."""
+    name = host[1:].partition("]")[0] if host.startswith("[") else (host.rpartition(":")[0] if ":" in host else host)
+    return name.lower().rstrip(".")
 
 
 class Guard:
     """ASGI middleware. A request body longer than `limit` bytes ends in 413, whether its
     Content-Length says so at once or its chunks add up to it; nothing past the limit is kept.
     On a loopback address, a request whose Host is not a loopback name is refused (400): a page on
-    another site cannot then reach the server through a name it controls (DNS rebinding)."""
+    another site cannot then reach the server through a name it controls (DNS rebinding); and a
+    POST a page on another site sends (its Origin another host) is refused (403) before it costs
+    the server a model's run."""
 
     def __init__(self, app, limit: int, hosts: tuple | None):
         self.app, self.limit, self.hosts = app, limit, hosts
@@ -56,10 +70,15 @@ class Guard:
         headers = dict(scope["headers"])
         if self.hosts is not None:
             host = headers.get(b"host", b"").decode("latin-1")
-            name = host[1:].partition("]")[0] if host.startswith("[") else host.rpartition(":")[0] or host
-            if name not in self.hosts:
+            if host and _host_name(host) not in self.hosts:  # no Host at all: HTTP/1.0, no browser
                 response = error(400, f"Host {host!r} is not this server's name; it answers to "
                                       f"{', '.join(self.hosts)} (zoo serve --host 0.0.0.0 answers to any)")
+                return await response(scope, receive, send)
+            origin = headers.get(b"origin", b"").decode("latin-1")
+            if origin and scope["method"] not in ("GET", "HEAD") and _host_name(
+                    origin.partition("://")[2] or origin) not in self.hosts:
+                response = error(403, f"a request from the page {origin} is refused; zoo serve on a loopback "
+                                      "address answers its own page and programs, not other sites")
                 return await response(scope, receive, send)
         length = headers.get(b"content-length")
         try:
@@ -88,9 +107,23 @@ class Guard:
         await self.app(scope, limited, send)
 
 
+def _size(n: int, spec: str = ",.1f") -> str:
+    return f"{n / 2**20:{spec}} MB" if n >= 2**20 else f"{n / 1024:{spec}} KB"
+
+
 def _too_large(length: int | None, limit: int) -> str:
-    size = f"is {length / 2**20:,.1f} MB" if length is not None else "passed the limit"
-    return f"the request body {size}; the limit is {limit / 2**20:g} MB (zoo serve --max-body-mb)"
+    size = f"is {_size(length)}" if length is not None else "passed the limit"
+    return f"the request body {size}; the limit is {_size(limit, ',.4g')} (zoo serve --max-body-mb)"
+
+
+def _parse_json(body: bytes, hint: str):
+    """A request's JSON, or one line saying why it is not."""
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"the body is not JSON ({exc}); send {hint}") from None
+    except RecursionError:
+        raise ConfigError(f"the body's JSON is nested too deeply; send {hint}") from None
 
 
 def create_app(models: list, *, max_body: int = MAX_BODY, max_pixels: int = MAX_PIXELS, host: str = "127.0.0.1"):
@@ -117,32 +150,41 @@ def create_app(models: list, *, max_body: int = MAX_BODY, max_pixels: int = MAX_
                                        "img-src data: blob:; connect-src 'self'; form-action 'none'",
             "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"})
 
+    def predict(served, body: bytes) -> dict:  # in a worker thread: 14 MB of JSON held the event loop for 2 s
+        return served.predict(_parse_json(body, '{"instances": [...]}'))
+
     async def models_route(request):
         found = ROUTE.fullmatch(request.path_params["rest"])
         if found is None:
-            return error(404, f"no such path {request.url.path}; the API is /v1/models/NAME, /v1/models/NAME/metadata "
-                              "and POST /v1/models/NAME:predict|:classify")
+            return error(404, f"no such path {request.url.path}; the API is GET /v1/models/NAME, "
+                              "GET /v1/models/NAME/metadata and POST /v1/models/NAME:predict|:classify|:explain")
         served = model(found["name"])
         if found["version"] not in (None, "1"):
             raise UnknownModel(f"{served.name} has version 1 only, not {found['version']!r}")
+        if found["label"] is not None:
+            raise UnknownModel(f"{served.name} has no version labels; its one version is /v1/models/{served.name}"
+                               "/versions/1, or none")
         tail, method = found["tail"], request.method
         verbs = {":predict": served.predict, ":classify": served.classify, ":explain": served.explain}
         if tail in (None, "/metadata"):
-            if method != "GET":
-                return error(405, f"{request.url.path} answers GET; POST to /v1/models/{served.name}:predict")
+            if method not in ("GET", "HEAD"):
+                return error(405, f"{request.url.path} answers GET; POST to /v1/models/{served.name}:predict",
+                             allow="GET, HEAD")
             return _json(served.status() if tail is None else served.metadata())
         if tail not in verbs:
             return error(404, f"no verb {tail!r}; POST to :predict, :classify or :explain")
         if method != "POST":
-            return error(405, f"{tail} answers POST")
+            return error(405, f"{tail} answers POST", allow="POST")
         if tail == ":predict":
-            body = await request.body()
-            try:
-                document = json.loads(body)
-            except (ValueError, UnicodeDecodeError) as exc:
-                raise ConfigError(f'the body is not JSON ({exc}); send {{"instances": [...]}}') from None
-            return _json(await run_in_threadpool(served.predict, document))
-        given, name = await _given(request, served)
+            return _json(await run_in_threadpool(predict, served, await request.body()))
+        document = None
+        if _content_type(request)[0] == "application/json":
+            hint = '{"text": "..."}, {"image": "<base64>"}' + (' or {"examples": [...]}' if tail == ":classify" else "")
+            document = await run_in_threadpool(_parse_json, await request.body(), hint)
+            if tail == ":classify" and isinstance(document, dict) and "examples" in document:
+                # TF Serving's own :classify: its clients send tensors as examples
+                return _json(await run_in_threadpool(served.classify_examples, document))
+        given, name = await _given(request, served, document)
         top_k = _top_k(request)
         answer = await run_in_threadpool(verbs[tail], given, name=name, top_k=top_k, max_pixels=max_pixels)
         return _json(answer)
@@ -158,12 +200,14 @@ def create_app(models: list, *, max_body: int = MAX_BODY, max_pixels: int = MAX_
         return error(exc.status_code, message)
 
     async def server_error(request, exc: Exception):  # uvicorn logs its traceback
-        return error(500, f"the server failed on this request ({type(exc).__name__}: {exc}); it is still serving")
+        first = (str(exc).strip().splitlines() or [""])[0][:300]
+        return error(500, f"the server failed on this request ({type(exc).__name__}: {first}); it is still serving")
 
     hosts = tuple(dict.fromkeys((*LOOPBACK, host))) if host in LOOPBACK or host.startswith("127.") else None
     return Starlette(
         routes=[Route("/", home, methods=["GET"]),
-                Route("/v1/models/{rest:path}", models_route, methods=["GET", "POST", "PUT", "DELETE", "PATCH"])],
+                Route("/v1/models/{rest:path}", models_route,
+                      methods=["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"])],
         middleware=[Middleware(Guard, limit=max_body, hosts=hosts)],
         exception_handlers={ZooError: zoo_error, HTTPException: http_error, Exception: server_error},
     )
@@ -179,11 +223,21 @@ def _top_k(request) -> int:
     return top_k
 
 
-async def _given(request, served) -> tuple[bytes | str, str]:
+def _content_type(request) -> tuple[str, dict]:
+    """The media type, lowercased, and its parameters (`charset`, ...)."""
+    kind, *params = request.headers.get("content-type", "").split(";")
+    named = {}
+    for param in params:
+        key, _, value = param.partition("=")
+        named[key.strip().lower()] = value.strip().strip('"')
+    return kind.strip().lower(), named
+
+
+async def _given(request, served, document=None) -> tuple[bytes | str, str]:
     """What :classify was sent, and what to call it: an image's bytes or a text, from a multipart
     form (a file field, or a field `text`), JSON ({"text": ...} or {"image": base64}), text/plain,
-    or the raw bytes of an image file."""
-    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    or the raw bytes of an image file. `document`: the JSON body, parsed."""
+    kind, params = _content_type(request)
     if kind == "multipart/form-data":
         from starlette.datastructures import UploadFile
 
@@ -199,14 +253,10 @@ async def _given(request, served) -> tuple[bytes | str, str]:
         if "text" in form:
             return str(form["text"]), "text"
         raise ConfigError("the form has no file and no field 'text'; send the image as a file field")
-    body = await request.body()
+    body = await request.body()  # read once: Starlette keeps it
     if not body:
         raise ConfigError(f"the body is empty; send {'an image file' if served.kind == 'image' else 'a text'}")
     if kind == "application/json":
-        try:
-            document = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"the body is not JSON ({exc})") from None
         if isinstance(document, dict) and isinstance(document.get("text"), str):
             return document["text"], "text"
         if isinstance(document, dict) and isinstance(document.get("image"), str):
@@ -217,10 +267,13 @@ async def _given(request, served) -> tuple[bytes | str, str]:
                 raise ConfigError('"image" is not base64') from None
         raise ConfigError('send JSON {"text": "..."} or {"image": "<base64>"}, or the image file itself')
     if kind.startswith("text/"):
+        charset = params.get("charset", "utf-8").lower()
+        if charset not in CHARSETS:
+            raise ConfigError(f"charset {charset!r} is not taken; send the text as UTF-8 (charset=utf-8)")
         try:
-            return body.decode(request.headers.get("content-type", "").partition("charset=")[2].strip() or "utf-8"), "text"
-        except (UnicodeDecodeError, LookupError):
-            raise ConfigError("the text is not UTF-8") from None
+            return body.decode(charset), "text"
+        except UnicodeDecodeError:
+            raise ConfigError(f"the text is not valid {charset}; send it as UTF-8") from None
     return body, "image" if served.kind == "image" else "input"
 
 
