@@ -36,7 +36,8 @@ def serve_cmd(targets, host, port, max_body_mb, out):
       zoo serve lenet5.mnist          then open http://127.0.0.1:8500/
       curl -F image=@digit.png http://127.0.0.1:8500/v1/models/lenet5.mnist:classify
     """
-    from zoo.serve.server import is_loopback, serve
+    from zoo.serve.app import is_loopback
+    from zoo.serve.server import serve
 
     def ready(models, url):
         for served in models:

@@ -39,6 +39,11 @@ class DataError(ZooError):
     """Missing or corrupt data."""
 
 
+class TooLarge(DataError):
+    """An input past a size limit: an image whose header gives too many pixels to decode safely,
+    a request body (zoo serve answers it with 413)."""
+
+
 class ExportError(ZooError):
     """An export that failed or did not match the trained model."""
 

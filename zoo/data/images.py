@@ -17,20 +17,20 @@ from pathlib import Path
 
 import numpy as np
 
-from zoo.errors import DataError
+from zoo.errors import DataError, TooLarge
 
 # A photo larger than this is reduced (in the JPEG decoder where it can) before any work:
 # a digit filling a tenth of a 1024-pixel side still spans 100 pixels, five times MNIST's 20.
 MAX_SIDE = 1024
 
 
-def _too_large(path, exc: Exception | None, pixels: int | None = None, limit: int | None = None) -> DataError:
+def _too_large(path, exc: Exception | None, pixels: int | None = None, limit: int | None = None) -> TooLarge:
     from PIL import Image
 
     found = re.search(r"\((\d+) pixels\)", str(exc)) if exc is not None else None
     pixels = int(found.group(1)) if found else pixels
     size = f"{pixels:,} pixels" if pixels else "its size"
-    return DataError(f"{path}: too large to decode safely ({size}; the limit is "
+    return TooLarge(f"{path}: too large to decode safely ({size}; the limit is "
                      f"{limit or Image.MAX_IMAGE_PIXELS:,}); shrink the image and try again")
 
 

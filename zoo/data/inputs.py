@@ -33,6 +33,7 @@ class Prepared:
     warnings: list[str] = field(default_factory=list)
     error: str | None = None
     extra: dict = field(default_factory=dict)
+    error_kind: type = DataError  # the error's class: TooLarge for an image past the pixel limit
 
 
 def _image(path: Path | bytes, spec: dict, name: str | None = None, max_pixels: int | None = None) -> Prepared:
@@ -53,7 +54,7 @@ def _image(path: Path | bytes, spec: dict, name: str | None = None, max_pixels: 
             pixels, warned = pixels.astype(np.float32), []
             steps = [f"{'grayscale' if channels == 1 else 'RGB'} {w}×{h}", f"resized to {width}×{height} (bilinear)"]
     except DataError as exc:
-        return Prepared(name, error=str(exc))
+        return Prepared(name, error=str(exc), error_kind=type(exc))
     x = pixels * np.float32(spec["scale"]) + np.float32(spec["offset"])
     return Prepared(name, x, {"form": form or "plain", "steps": [*steps, scaling]}, warned)
 
@@ -106,7 +107,8 @@ def _texts(inputs: list[str], spec: dict, folder: Path, read_files: bool = True,
     prepared = []
     for given, file, text, row in zip(inputs, files, texts, ids):
         name = given if file else repr(text if len(text) <= 40 else text[:39] + "…")
-        if not file and _looks_like_a_file(given) and read_files:  # `article.md` that is not there: say how it was read
+        meant_a_file = read_files and not file and _looks_like_a_file(given)  # `article.md` that is not there
+        if meant_a_file:  # say how it was read
             name = f"{given} (no such file, so read as a text)"
         words, known = int((row != spec["padding_id"]).sum()), int((row > spec["oov_id"]).sum())
         counts = {"words": words, "known_words": known}
@@ -122,7 +124,7 @@ def _texts(inputs: list[str], spec: dict, folder: Path, read_files: bool = True,
             continue
         warned = [] if known >= KNOWN_WORDS_WARNING * words else [
             f"{name}: only {known} of its {words} words are in the model's vocabulary; the prediction rests on those"]
-        if not file and _looks_like_a_file(given) and read_files:
+        if meant_a_file:
             warned.insert(0, f"{given}: no such file, so it was read as a text of {words} word"
                              f"{'s' if words != 1 else ''}")
         steps = [describe(spec),

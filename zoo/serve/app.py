@@ -3,7 +3,8 @@
 Starlette routes and parses (multipart through python-multipart); the models run in its thread
 pool, each behind its own lock (a LiteRT interpreter is not thread-safe), so a slow request on
 one model does not hold the event loop. Every error is JSON `{"error": "..."}`: 400 for bad
-input, 404 for an unknown model or path, 405 for a wrong method, 413 past a limit.
+input, 403 for another site's page, 404 for an unknown model or path, 405 for a wrong method,
+413 past a limit.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ import re
 from pathlib import Path
 
 from zoo import ranges
-from zoo.errors import ConfigError, DataError, ZooError
-from zoo.serve.models import TooLarge, UnknownModel
+from zoo.errors import ConfigError, DataError, TooLarge, ZooError
+from zoo.serve.models import UnknownModel
 
 PAGE = Path(__file__).resolve().parent / "templates" / "page.html"
 # a request body past this is refused (413) before it is parsed: a 50-megapixel JPEG is 20 MB
@@ -45,6 +46,10 @@ def error(status: int, message: str, allow: str | None = None):
     if allow is not None:
         response.headers["Allow"] = allow
     return response
+
+
+def is_loopback(host: str) -> bool:
+    return host in LOOPBACK or host.startswith("127.")
 
 
 def _host_name(host: str) -> str:
@@ -165,13 +170,13 @@ def create_app(models: list, *, max_body: int = MAX_BODY, max_pixels: int = MAX_
             raise UnknownModel(f"{served.name} has no version labels; its one version is /v1/models/{served.name}"
                                "/versions/1, or none")
         tail, method = found["tail"], request.method
-        verbs = {":predict": served.predict, ":classify": served.classify, ":explain": served.explain}
+        verbs = {":classify": served.classify, ":explain": served.explain}  # and :predict, below
         if tail in (None, "/metadata"):
             if method not in ("GET", "HEAD"):
                 return error(405, f"{request.url.path} answers GET; POST to /v1/models/{served.name}:predict",
                              allow="GET, HEAD")
             return _json(served.status() if tail is None else served.metadata())
-        if tail not in verbs:
+        if tail != ":predict" and tail not in verbs:
             return error(404, f"no verb {tail!r}; POST to :predict, :classify or :explain")
         if method != "POST":
             return error(405, f"{tail} answers POST", allow="POST")
@@ -203,7 +208,7 @@ def create_app(models: list, *, max_body: int = MAX_BODY, max_pixels: int = MAX_
         first = (str(exc).strip().splitlines() or [""])[0][:300]
         return error(500, f"the server failed on this request ({type(exc).__name__}: {first}); it is still serving")
 
-    hosts = tuple(dict.fromkeys((*LOOPBACK, host))) if host in LOOPBACK or host.startswith("127.") else None
+    hosts = tuple(dict.fromkeys((*LOOPBACK, host))) if is_loopback(host) else None
     return Starlette(
         routes=[Route("/", home, methods=["GET"]),
                 Route("/v1/models/{rest:path}", models_route,

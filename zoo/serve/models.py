@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from zoo.errors import ConfigError, DataError, ZooError
+from zoo.errors import ConfigError, DataError, TooLarge, ZooError
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 INPUT_NAME = "input"  # the input of the SavedModel's serving_default signature (zoo.deploy.savedmodel)
@@ -31,10 +31,6 @@ MAX_INSTANCES = 1024  # examples in one :predict call; a batch of 1024 LeNet-5 i
 # the maps drawn per :explain answer; LeNet-5's 44 come to 40 KB, mnist_cnn's 192 to 0.4 MB
 MAPS_BUDGET = 1024 * 1024
 DTYPES = {"float32": "DT_FLOAT", "int32": "DT_INT32", "int64": "DT_INT64", "uint8": "DT_UINT8"}
-
-
-class TooLarge(DataError):
-    """A request beyond the server's limits: HTTP 413."""
 
 
 class UnknownModel(ZooError):
@@ -156,14 +152,7 @@ class Served:
             rows = [self._named(r, f"instance {i}") for i, r in enumerate(rows)]
         elif key == "inputs" and isinstance(rows, dict):
             rows = self._named(rows, "inputs")
-        x = self._tensor(rows, key)
-        with self._lock:
-            y = np.asarray(self.runner(x), np.float32)
-        bad = np.flatnonzero(~np.isfinite(y.reshape(len(y), -1)).all(axis=1))
-        if len(bad):
-            raise DataError(f"the model's output for {'instance' if key == 'instances' else 'example'} {int(bad[0])} "
-                            f"is not a number (NaN or infinity): its input is far outside what the model takes "
-                            f"({self._describe_input()})")
+        y = self._run(self._tensor(rows, key), "instance" if key == "instances" else "example")
         return {"predictions" if key == "instances" else "outputs": y.tolist()}
 
     def classify_examples(self, body: dict) -> dict:
@@ -175,12 +164,19 @@ class Served:
         if not isinstance(examples, list) or not examples or not all(isinstance(e, dict) for e in examples):
             raise ConfigError('"examples" must be a non-empty list of {"input": ...} objects')
         x = self._tensor([self._named(e, f"example {i}") for i, e in enumerate(examples)], "examples")
-        with self._lock:
-            probs = as_class_probabilities(np.asarray(self.runner(x), np.float32))
-        if not np.isfinite(probs).all():
-            raise DataError(f"the model's output is not a number (NaN or infinity) for an example: its input is far "
-                            f"outside what the model takes ({self._describe_input()})")
+        probs = as_class_probabilities(self._run(x, "example"))
         return {"result": [[[label, float(p)] for label, p in zip(self.labels, row)] for row in probs]}
+
+    def _run(self, x: np.ndarray, what: str) -> np.ndarray:
+        """The model's output for the batch `x`, or a DataError naming the first example whose
+        output is not a number (NaN or infinity, which JSON cannot carry)."""
+        with self._lock:
+            y = np.asarray(self.runner(x), np.float32)
+        bad = np.flatnonzero(~np.isfinite(y.reshape(len(y), -1)).all(axis=1))
+        if len(bad):
+            raise DataError(f"the model's output for {what} {int(bad[0])} is not a number (NaN or infinity): its "
+                            f"input is far outside what the model takes ({self._describe_input()})")
+        return y
 
     def _named(self, row: dict, where: str):
         if set(row) != {INPUT_NAME}:
@@ -228,21 +224,20 @@ class Served:
             item = prepare_given(given, self.meta, self.folder, name=name, max_pixels=max_pixels,
                                  prep=self._text_prep)
         if item.error is not None:
-            error = TooLarge if "too large to decode" in item.error else DataError
-            raise error(item.error)
+            raise item.error_kind(item.error)  # TooLarge for an image past max_pixels: 413
         return item
 
     def classify(self, given: bytes | str, *, name: str = "input", top_k: int = 5,
-                 max_pixels: int | None = None, _keep=None) -> dict:
+                 max_pixels: int | None = None) -> dict:
         """`zoo predict --json`'s answer for one image or text."""
+        return self._answer(self.prepare(given, name, max_pixels), top_k)
+
+    def _answer(self, item, top_k: int) -> dict:
         from zoo.deploy.predict import result
         from zoo.metrics import as_class_probabilities
 
-        item = self.prepare(given, name, max_pixels)
         with self._lock:
             row = as_class_probabilities(self.runner(item.x[None]))[0]
-        if _keep is not None:
-            _keep.append(item)
         return {"model": self.name, **result(item, row, self.labels, top_k, self.assumed)}
 
     def explain(self, given: bytes | str, *, name: str = "input", top_k: int = 5,
@@ -251,9 +246,9 @@ class Served:
         drawn as `zoo explain` draws them."""
         from zoo.inspect.explain import _channels_to_keep, _input_picture, _maps
 
-        kept = []
-        answer = self.classify(given, name=name, top_k=top_k, max_pixels=max_pixels, _keep=kept)
-        x = kept[0].x[None]
+        item = self.prepare(given, name, max_pixels)
+        answer = self._answer(item, top_k)
+        x = item.x[None]
         answer["picture"] = _input_picture(x) if self.kind == "image" else None
         activations = self._activations
         answer["layers"], answer["notes"] = [], []

@@ -6,7 +6,7 @@ import errno
 import socket
 
 from zoo.errors import ConfigError, ZooError
-from zoo.serve.app import MAX_BODY, MAX_PIXELS, LOOPBACK, create_app
+from zoo.serve.app import MAX_BODY, MAX_PIXELS, create_app
 
 
 def needs() -> None:
@@ -99,7 +99,3 @@ def serve(targets, host: str = "127.0.0.1", port: int = 8500, *, out=None, max_b
         pass
     finally:
         sock.close()
-
-
-def is_loopback(host: str) -> bool:
-    return host in LOOPBACK or host.startswith("127.")
