@@ -225,6 +225,8 @@ def _quiet():
 
 def _measure(debug_model: bytes, inputs: np.ndarray, model) -> list[dict]:
     """Run the debug file on `inputs` in batches; per NumericVerify op, sums per output channel."""
+    from zoo.deploy.runtime import quantize
+
     with _quiet():
         interpreter = _interpreter(debug_model)
     ops = interpreter._get_ops_details()
@@ -237,7 +239,7 @@ def _measure(debug_model: bytes, inputs: np.ndarray, model) -> list[dict]:
     sums: dict[int, dict] = {}
     shape = None
     for start in range(0, len(inputs), batch):
-        x = _as_input(inputs[start:start + batch], detail)
+        x = quantize(inputs[start:start + batch], detail)
         if dynamic and x.shape != shape:
             interpreter.resize_tensor_input(detail["index"], x.shape)
             with _quiet():
@@ -315,15 +317,6 @@ def _quantization(detail: dict):
     if scales.size == 1:
         return float(scales[0]), float(zeros[0])
     return scales, zeros
-
-
-def _as_input(x: np.ndarray, detail: dict) -> np.ndarray:
-    dtype = detail["dtype"]
-    scale, zero = detail["quantization"]
-    if dtype in (np.int8, np.uint8) and scale:
-        info = np.iinfo(dtype)
-        return np.clip(np.round(x / scale + zero), info.min, info.max).astype(dtype)
-    return np.asarray(x, dtype=dtype)
 
 
 # ---------------------------------------------------------------- names

@@ -104,18 +104,28 @@ class _IntegerIO:
         return tuple(self.output["quantization"])
 
     def quantize_input(self, x: np.ndarray) -> np.ndarray:
-        dtype = self.input["dtype"]
-        scale, zero = self.input["quantization"]
-        if dtype in (np.int8, np.uint8) and scale:
-            info = np.iinfo(dtype)
-            return np.clip(np.round(x / scale + zero), info.min, info.max).astype(dtype)
-        return np.asarray(x, dtype=dtype)
+        return quantize(x, self.input)
 
     def dequantize_output(self, y: np.ndarray) -> np.ndarray:
-        scale, zero = self.output["quantization"]
-        if self.output["dtype"] in (np.int8, np.uint8) and scale:
-            return (y.astype(np.float32) - zero) * scale
-        return y
+        return dequantize(y, self.output)
+
+
+def quantize(x: np.ndarray, detail: dict) -> np.ndarray:
+    """Float `x` as the tensor `detail` (a `dtype` and a `quantization` (scale, zero point)) takes it."""
+    dtype = detail["dtype"]
+    scale, zero = detail["quantization"]
+    if dtype in (np.int8, np.uint8) and scale:
+        info = np.iinfo(dtype)
+        return np.clip(np.round(x / scale + zero), info.min, info.max).astype(dtype)
+    return np.asarray(x, dtype=dtype)
+
+
+def dequantize(y: np.ndarray, detail: dict) -> np.ndarray:
+    """An integer tensor's values as the floats they stand for; a float tensor as it is."""
+    scale, zero = detail["quantization"]
+    if detail["dtype"] in (np.int8, np.uint8) and scale:
+        return (y.astype(np.float32) - zero) * scale
+    return y
 
 
 class LiteRTRunner(_IntegerIO, Runner):

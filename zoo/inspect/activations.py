@@ -54,6 +54,8 @@ class LiteRTActivations:
 
     def __call__(self, x: np.ndarray) -> list[tuple[str, str, np.ndarray]]:
         """(layer, type, output without its batch axis) for one example `x` (the model's input, batch 1)."""
+        from zoo.deploy.runtime import dequantize, quantize
+
         if x.shape[-1] == 1 and self.input["shape"][-1] == 3:  # a mobile file takes grayscale as RGB
             x = np.repeat(x, 3, axis=-1)
         with self._lock:
@@ -61,14 +63,11 @@ class LiteRTActivations:
                 self.interpreter.resize_tensor_input(self.input["index"], [1, *x.shape[1:]])
                 self.interpreter.allocate_tensors()
                 self.input = self.interpreter.get_input_details()[0]
-            self.interpreter.set_tensor(self.input["index"], _quantized(x[:1], self.input))
+            self.interpreter.set_tensor(self.input["index"], quantize(x[:1], self.input))
             self.interpreter.invoke()
             found = []
             for name, kind, tensor in self.layers:
-                value = self.interpreter.get_tensor(tensor["index"])[0]
-                scale, zero = tensor["quantization"]
-                if value.dtype in (np.int8, np.uint8) and scale:
-                    value = (value.astype(np.float32) - zero) * scale
+                value = dequantize(self.interpreter.get_tensor(tensor["index"])[0], tensor)
                 found.append((name, kind, np.asarray(value, np.float32)))
             return found
 
@@ -91,12 +90,3 @@ class KerasActivations:
         values = self.probe(x[:1], training=False)
         values = values if isinstance(values, (list, tuple)) else [values]
         return [(name, kind, np.asarray(v)[0]) for (name, kind), v in zip(self.layers, values)]
-
-
-def _quantized(x: np.ndarray, detail: dict) -> np.ndarray:
-    """`x` as an input tensor takes it: quantized with its scale and zero point where it is integer."""
-    dtype, (scale, zero) = detail["dtype"], detail["quantization"]
-    if dtype in (np.int8, np.uint8) and scale:
-        info = np.iinfo(dtype)
-        return np.clip(np.round(x / scale + zero), info.min, info.max).astype(dtype)
-    return np.asarray(x, dtype=dtype)
