@@ -190,7 +190,28 @@ def main() -> int:
             accuracy = statistics.median(r[1] for r in rows)
             each = " ".join(f"{r[0]:,.0f}" for r in rows)  # the machine's noise, in plain sight
             print(f"{name:<20}{rate:>12,.0f}{rate / base:>9.2f}{rate / default:>10.2f}{accuracy:>10.2%}  {each}")
+        _share_of_peak(model, {name: statistics.median(r[0] for r in rows) for name, rows in results.items()})
     return 0
+
+
+def _share_of_peak(model: str, rates: dict[str, float]) -> None:
+    """Each contender's training FLOP/s as a share of the CPU's float32 peak (zoo.machine: cores x
+    clock x FMA units x lanes x 2, from /proc/cpuinfo's flags and clock), and zoo against PyTorch."""
+    from zoo.machine import cpu
+    from zoo.models.registry import get_entry
+
+    machine = cpu()
+    macs = get_entry(model).counts["macs"]
+    # a training step is about 3 forward passes (forward, input gradient, weight gradient) of 2 FLOP a MAC
+    flop = 3 * 2 * macs
+    peak = machine.peak_gflops()
+    print(f"peak: {machine.peak_formula()}; a training sample is 3 x 2 x {macs:,} MACs = {flop / 1e6:.2f} MFLOP")
+    for name, samples in rates.items():
+        share = f", {samples * flop / 1e9 / peak:.1%} of peak" if peak else ""
+        print(f"  {name:<20}{samples * flop / 1e9:>7.1f} GFLOP/s{share}")
+    if "pytorch eager" in rates:
+        ratio = rates["zoo"] / rates["pytorch eager"]
+        print(f"zoo / pytorch eager: {ratio:.2f}x (goal >= 1.2x: {'met' if ratio >= 1.2 else 'not met'})")
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # the layers, bottom first; a module may import its own layer and those below, never above
 LAYERS = [
     {"zoo._version", "zoo.errors", "zoo.files", "zoo.backend", "zoo.locks", "zoo.runs", "zoo.card", "zoo.metrics",
-     "zoo.ranges"},
+     "zoo.ranges", "zoo.machine"},
     {"zoo.models", "zoo.data"},
     {"zoo.targets"},
     {"zoo.training", "zoo.deploy", "zoo.inspect"},
