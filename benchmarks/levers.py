@@ -1,7 +1,9 @@
 """The training levers of RESULTS.md's lever table, each against its off state, in fresh processes.
 
     ZOO_DATA_DIR=../shared/data python benchmarks/levers.py [--model lenet5] [--epochs 3]
-        [--repeats 3] [--limit 20000] [--levers onednn shards ...]
+        [--repeats 3] [--limit 20000] [--levers onednn shards ...] [--probe]
+
+`--probe` also checks the speed probe's choice; `--levers` with no names skips the lever table.
 
 A lever is two variants of one `zoo.train` call: environment switches (TensorFlow reads
 them once per process, so every variant runs in a fresh Python process) or options. Each
@@ -18,6 +20,7 @@ import os
 import statistics
 import subprocess
 import sys
+from pathlib import Path
 
 from _machine import describe
 from _timing import epoch_timer, rate
@@ -64,18 +67,57 @@ def _variant(model: str, epochs: int, limit: int, env: dict, options: dict) -> f
     return json.loads(out.stdout.strip().splitlines()[-1])["samples_per_second"]
 
 
+def probe_check(model: str, epochs: int, limit: int, repeats: int) -> None:
+    """The speed probe's choice (zoo.training.probe) against each fixed setting it chooses between,
+    in fresh processes: a first run that probes (into an empty cache), then runs that read its
+    answer, interleaved with the fixed settings. Goal: within 5% of the best fixed one."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as cache:
+        env = {"ZOO_CACHE_DIR": cache, "ZOO_CPU_SHARDS": ""}
+        first = _variant(model, epochs, limit, env, {})
+        choice = json.loads(Path(cache, "speed.json").read_text())
+        (entry,) = choice.values()
+        why = entry[_registry_name(model)]["why"]
+        fixed = {"1 shard, TensorFlow's pools (ZOO_CPU_SHARDS=1)": {"ZOO_CPU_SHARDS": "1"},
+                 "2 shards, one thread per op (ZOO_CPU_SHARDS=2)": {"ZOO_CPU_SHARDS": "2"}}
+        rates = {name: [] for name in [*fixed, "probed (its cached choice)"]}
+        for _ in range(repeats):
+            for name, switch in fixed.items():
+                rates[name].append(_variant(model, epochs, limit, switch, {}))
+            rates["probed (its cached choice)"].append(_variant(model, epochs, limit, env, {}))
+    print(f"\nthe probe: {why}; its own probing run {first:,.0f} samples/s")
+    print(f"{'setting':<62}{'samples/s':>10}  each repetition")
+    medians = {name: statistics.median(values) for name, values in rates.items()}
+    for name, values in rates.items():
+        print(f"{name:<62}{medians[name]:>10,.0f}  " + " ".join(f"{v:,.0f}" for v in values))
+    best = max(medians[name] for name in fixed)
+    ratio = medians["probed (its cached choice)"] / best
+    print(f"probed / best fixed: {ratio:.2f} (goal >= 0.95: {'met' if ratio >= 0.95 else 'not met'})")
+
+
+def _registry_name(model: str) -> str:
+    from zoo.models.registry import get_entry
+
+    return get_entry(model).name
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="lenet5")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--limit", type=int, default=20_000)
-    parser.add_argument("--levers", nargs="+", default=list(LEVERS), choices=list(LEVERS))
+    parser.add_argument("--levers", nargs="*", default=list(LEVERS), choices=list(LEVERS))
+    parser.add_argument("--probe", action="store_true", help="also check the speed probe's choice against "
+                        "the fixed settings")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         return _child(json.loads(args.child))
     print(describe())
+    if args.probe:
+        probe_check(args.model, args.epochs, args.limit, args.repeats)
     results = {(name, side): [] for name in args.levers for side in ("on", "off")}
     for _ in range(args.repeats):
         for name in args.levers:  # interleaved: every variant once per repetition

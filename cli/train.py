@@ -46,6 +46,9 @@ AUGMENT = Augment()
 @click.option("--out", type=click.Path(file_okay=False), help="Output folder (default: $ZOO_HOME or ./saved_models).")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run from its last finished epoch.")
 @click.option("--patience", type=ranged("patience"), help="Stop after N epochs without a better validation loss.")
+@click.option("--until", type=ranged("until"), metavar="ACCURACY",
+              help="Stop after the first epoch whose validation accuracy reaches ACCURACY (0.99), before the "
+                   "recipe's last epoch.")
 @click.option("--val-split", type=ranged("val_split"), default=0.1, show_default=True,
               help="Fraction of the training data held out for validation.")
 @click.option("--limit", type=ranged("limit"), help="Train on the first N training examples only.")
@@ -66,6 +69,10 @@ AUGMENT = Augment()
 @click.option("--calibrate/--no-calibrate", default=True, show_default=True,
               help="Fit a temperature on the validation split and fold it into the output layer, so that "
                    "the probabilities mean what they say (needs --val-split > 0).")
+@click.option("--probe/--no-probe", default=True, show_default=True,
+              help="On the first training of a model on this CPU, measure whether splitting each batch across "
+                   "the cores is faster (about 2 s) and keep the answer in the user's cache; --no-probe uses "
+                   "one shard per core without measuring. ZOO_CPU_SHARDS=N decides instead.")
 @click.option("--tensorboard", is_flag=True, help="Also write TensorBoard logs to RUN/logs.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing run of the same name.")
 def train_cmd(model, **options):

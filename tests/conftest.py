@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,10 @@ ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("ZOO_DATA_DIR", str(ROOT.parent / "shared" / "data"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ["ZOO_OFFLINE"] = "1"  # a missing dataset is an error here, never a download
+# the speed probe's cache is the user's; tests keep their own, and train with the fixed split (its
+# default) unless a test unsets this: a probing run and a cached one may pick different pools
+os.environ.setdefault("ZOO_CACHE_DIR", tempfile.mkdtemp(prefix="zoo-test-cache-"))
+os.environ.setdefault("ZOO_CPU_SHARDS", "2")
 
 
 @pytest.fixture(scope="session")

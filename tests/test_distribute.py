@@ -171,7 +171,8 @@ def test_mirrored_over_two_cpu_devices(one_device, tmp_path):
     finish(zoo_process(["train", "lenet", *SMALL, "--strategy", "mirrored", "--name", "m"], home,
                  ZOO_LOGICAL_CPUS="2"))
     card = json.loads((home / "m" / "card.json").read_text())
-    assert card["distribution"] == {"strategy": "mirrored", "replicas": 2, "workers": 1, "cpu_shards": 1}
+    assert card["distribution"] == {"strategy": "mirrored", "replicas": 2, "workers": 1, "cpu_shards": 1, "speed": {
+        "shards": 1, "source": "no-probe", "why": "not split: under a tf.distribute strategy each replica takes its batch whole"}}
     hp = card["hyperparameters"]
     assert (hp["batch_size"], hp["global_batch_size"]) == (64, 128)
     assert hp["scaled_lr"] == pytest.approx(2 * hp["lr"])
@@ -190,7 +191,8 @@ def test_two_worker_cluster_writes_one_run(one_device, tmp_path):
     assert last.endswith(" s; the chief writes the run folder")
     assert sorted(p.name for p in home.iterdir()) == ["lenet5"]  # the worker's resume state is gone
     card = json.loads((home / "lenet5" / "card.json").read_text())
-    assert card["distribution"] == {"strategy": "multiworker", "replicas": 2, "workers": 2, "cpu_shards": 1}
+    assert card["distribution"] == {"strategy": "multiworker", "replicas": 2, "workers": 2, "cpu_shards": 1, "speed": {
+        "shards": 1, "source": "no-probe", "why": "not split: under a tf.distribute strategy each replica takes its batch whole"}}
     assert card["hyperparameters"]["global_batch_size"] == 128
     assert card["metrics"]["test_accuracy"] > 0.9
     assert abs(card["metrics"]["test_accuracy"] - one_device["metrics"]["test_accuracy"]) < 0.03

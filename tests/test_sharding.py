@@ -92,7 +92,8 @@ def test_a_fresh_process_trains_with_the_shards_asked_for_and_repeats_itself(tmp
     """The thread pools are set before TensorFlow starts, so the card's count is the one used;
     shards running side by side still give the same numbers for the same seed."""
     first, again = (_train_in_a_fresh_process(tmp_path, name, "3") for name in ("a", "b"))
-    assert first["distribution"] == {"strategy": "default", "replicas": 1, "workers": 1, "cpu_shards": 3}
+    assert first["distribution"] == {"strategy": "default", "replicas": 1, "workers": 1, "cpu_shards": 3, "speed": {
+        "shards": 3, "source": "ZOO_CPU_SHARDS", "why": "ZOO_CPU_SHARDS=3: set by you, not probed"}}
     assert first["metrics"]["test_accuracy"] > 0.5
     assert (again["metrics"]["test_accuracy"], again["metrics"]["test_loss"]) == \
         (first["metrics"]["test_accuracy"], first["metrics"]["test_loss"])

@@ -221,6 +221,25 @@ def test_label_smoothing_0_trains_on_class_ids(zoo_home):
     assert run.metrics["test_accuracy"] > 0.7  # 3 epochs on 1,800 digits: about 0.79
 
 
+def test_until_stops_after_the_first_epoch_that_reaches_the_accuracy(zoo_home):
+    """The oracle is the epoch log itself: the run stops at the first epoch whose val_accuracy
+    reaches the target, and that one only (a target never reached runs every epoch)."""
+    runner = CliRunner()
+    result = runner.invoke(main, ["train", "lenet", "--epochs", "4", "--limit", "2000", "--until", "0.6",
+                                  "--no-calibrate", "--name", "until"])
+    assert result.exit_code == 0, result.output
+    card = json.loads((zoo_home / "until" / "card.json").read_text())
+    with (zoo_home / "until" / "history.csv").open() as f:
+        accuracies = [float(row["val_accuracy"]) for row in csv.DictReader(f)]
+    assert accuracies[-1] >= 0.6 and all(a < 0.6 for a in accuracies[:-1]) and len(accuracies) < 4
+    assert card["training"]["stopped_early"] and card["training"]["until"] == 0.6
+    assert card["training"]["epochs"] == len(accuracies)
+    never = train("lenet", epochs=2, limit=1000, until=1.0, calibrate=False, verbose=0, name="never")
+    assert never.card["training"]["epochs"] == 2 and not never.card["training"]["stopped_early"]
+    bad = runner.invoke(main, ["train", "lenet", "--until", "1.5"])
+    assert bad.exit_code == 2 and "Invalid value for '--until': 1.5 is not in the range 0<x<=1." in bad.stderr
+
+
 def test_binary_text_csv_uses_a_sigmoid_head(tmp_path, zoo_home):
     rng = np.random.default_rng(0)
     good, bad = ["great", "lovely", "superb", "fine"], ["awful", "poor", "dull", "bad"]
@@ -270,6 +289,7 @@ def test_image_cnn_on_an_image_folder(tmp_path, zoo_home):
         ("lenet", dict(seed=2**32), ConfigError, "seed must be a whole number in [0, 4294967295], got 4294967296"),
         ("lenet", dict(val_split=1.5), ConfigError, "val-split must be a number in [0, 1), got 1.5"),
         ("lenet", dict(label_smoothing=1.0), ConfigError, "label-smoothing must be a number in [0, 1), got 1.0"),
+        ("lenet", dict(until=0), ConfigError, "until must be a number in (0, 1], got 0"),
         ("text_cnn", dict(crop=-0.5), ConfigError, "crop must be a number in [0, 1), got -0.5"),
         ("lenet", dict(name="../up"), ConfigError,
          "invalid run name '../up': use letters, digits, '.', '_' and '-' (no '/', no '..', at most 128 characters)"),

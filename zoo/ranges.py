@@ -50,6 +50,7 @@ RANGES = {
     "lr": Range(float, 0, 10, low_open=True, high_open=True),
     "val_split": FRACTION, "crop": FRACTION, "label_smoothing": FRACTION,
     "augment": Range(int, 0),
+    "until": Range(float, 0, 1, low_open=True),
     "top_k": WHOLE, "calibration_samples": WHOLE,
 }
 

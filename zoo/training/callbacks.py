@@ -110,3 +110,19 @@ class BestWeights(_k.callbacks.Callback):
         self.best = float(value)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         _replace(lambda p: self.model.save_weights(p, overwrite=True), self.path)
+
+
+class Until(_k.callbacks.Callback):
+    """Stop after the first epoch whose `monitor` (validation accuracy, or training accuracy without
+    a validation split) reaches `target`: `zoo train --until 0.99`, for a run that needs an accuracy
+    and not the recipe's last epoch. The schedule is the recipe's, so the learning rate has not
+    decayed all the way when it stops: the recipe's full length usually ends a little higher."""
+
+    def __init__(self, target: float, monitor: str):
+        super().__init__()
+        self.target, self.monitor = target, monitor
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is not None and value >= self.target:
+            self.model.stop_training = True

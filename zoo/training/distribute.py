@@ -74,8 +74,9 @@ def _chief(spec: dict) -> bool:
     return kind == "worker" and index == 0
 
 
-def make_distribution(name: str = "auto") -> Distribution:
-    """Create the strategy `name` (one of STRATEGIES); call before any other TensorFlow op."""
+def make_distribution(name: str = "auto", cpu_shards: int | None = None) -> Distribution:
+    """Create the strategy `name` (one of STRATEGIES); call before any other TensorFlow op.
+    `cpu_shards`: the most shards a batch may split into without a strategy (zoo.training.probe)."""
     if name not in STRATEGIES:
         raise ConfigError(f"unknown strategy {name!r}; choose one of {', '.join(STRATEGIES)}")
     from zoo.backend import keras
@@ -90,7 +91,7 @@ def make_distribution(name: str = "auto") -> Distribution:
         from zoo.training.sharding import configure
 
         return Distribution("default", tf.distribute.get_strategy(), 1, 1, "local", True,
-                            cpu_shards=configure(gpu=bool(gpus)))
+                            cpu_shards=configure(gpu=bool(gpus), shards=cpu_shards))
     if name == "mirrored":
         devices = [d.name for d in tf.config.list_logical_devices("GPU" if gpus else "CPU")]
         strategy = tf.distribute.MirroredStrategy(devices)

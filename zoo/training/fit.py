@@ -7,6 +7,7 @@ a crash or Ctrl-C never leaves a half-written model where a good one was.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import csv
 import datetime as _dt
@@ -35,7 +36,7 @@ CONFIG_FILE = runs.CONFIG_FILE  # in the .partial folder: what --resume continue
 BEST = "best.weights.h5"  # in checkpoints/: the weights of the best epoch so far
 WORKERS = ".workers"  # under the output folder: the resume state of the non-chief workers of a cluster
 # what --resume takes from today's command line rather than from the interrupted run
-_NOT_SAVED = ("resume", "verbose", "callbacks", "overwrite", "name", "out", "strategy")
+_NOT_SAVED = ("resume", "verbose", "callbacks", "overwrite", "name", "out", "strategy", "probe")
 
 
 @dataclass
@@ -52,6 +53,7 @@ class TrainConfig:
     out: str | None = None  # output folder; None: $ZOO_HOME or ./saved_models
     resume: bool = False  # continue an interrupted run from its last finished epoch
     patience: int | None = None  # stop after this many epochs without a better validation loss
+    until: float | None = None  # stop after the first epoch whose validation accuracy reaches this (0-1]
     val_split: float = 0.1  # fraction of the training split held out for validation (stratified)
     limit: int | None = None  # train on the first N training examples only
     text_column: str | None = None  # CSV: the text column (default: detected)
@@ -73,6 +75,7 @@ class TrainConfig:
     custom_objects: list | None = None  # a model file's custom classes: module:Name (zoo.models.adopted)
     normalize: str | None = None  # a model file's pixel scaling: scale, none, MEAN,STD (default: read from it, else scale)
     vocab: str | None = None  # a text model file's vocabulary, one token a line
+    probe: bool = True  # measure the batch split on the first training of a model on this CPU (zoo.training.probe)
 
 
 
@@ -84,7 +87,8 @@ def _check(config: TrainConfig) -> None:
 
     from zoo.data.augment import parse
 
-    for key in ("seed", "epochs", "batch_size", "limit", "patience", "lr", "val_split", "crop", "label_smoothing"):
+    for key in ("seed", "epochs", "batch_size", "limit", "patience", "until", "lr", "val_split", "crop",
+                "label_smoothing"):
         ranges.check(key, getattr(config, key), required=key in ("seed", "val_split"))
     augment = parse(config.augment)
     if not isinstance(augment, str):  # a preset's name, else a number of pixels
@@ -361,22 +365,27 @@ def _targets(y: np.ndarray, classes: int, one_hot: bool) -> np.ndarray:
     return y.astype(np.int32)
 
 
+def _loss(plan: _Plan, binary: bool):
+    from zoo.backend import keras
+
+    k = keras()
+    if binary:
+        return k.losses.BinaryCrossentropy(label_smoothing=plan.label_smoothing)
+    if plan.label_smoothing:  # smoothing needs one-hot targets (see _targets)
+        return k.losses.CategoricalCrossentropy(label_smoothing=plan.label_smoothing)
+    return k.losses.SparseCategoricalCrossentropy()
+
+
 def _compile(keras_model, plan: _Plan, steps_per_epoch: int, binary: bool) -> None:
     from zoo.backend import keras
 
     k = keras()
     schedule = k.optimizers.schedules.CosineDecay(plan.scaled_lr, decay_steps=steps_per_epoch * plan.epochs,
                                                   alpha=0.01)
-    if binary:
-        loss = k.losses.BinaryCrossentropy(label_smoothing=plan.label_smoothing)
-    elif plan.label_smoothing:  # smoothing needs one-hot targets (see _targets)
-        loss = k.losses.CategoricalCrossentropy(label_smoothing=plan.label_smoothing)
-    else:
-        loss = k.losses.SparseCategoricalCrossentropy()
     keras_model.compile(
         optimizer=k.optimizers.AdamW(schedule, weight_decay=plan.weight_decay) if plan.weight_decay
         else k.optimizers.Adam(schedule),
-        loss=loss,
+        loss=_loss(plan, binary),
         metrics=["accuracy"],
         steps_per_execution=plan.steps_per_execution,
     )
@@ -420,6 +429,10 @@ def _callbacks(config: TrainConfig, folder: Path, monitor: str, agree=None) -> l
     ]
     if config.patience:
         callbacks.append(k.callbacks.EarlyStopping(monitor=monitor, patience=config.patience))
+    if config.until:
+        from zoo.training.callbacks import Until
+
+        callbacks.append(Until(config.until, "val_accuracy" if monitor == "val_loss" else "accuracy"))
     if config.tensorboard:
         callbacks.append(k.callbacks.TensorBoard(str(folder / "logs")))
     return callbacks + list(config.callbacks)
@@ -458,12 +471,18 @@ def _deployable(keras_model, entry, model_args: dict, plan: _Plan, dist):
 def train_config(config: TrainConfig) -> Run:
     """Train under the run's lock (zoo.locks): another process that writes the same run is
     refused at once, and Ctrl-C at any point says what was kept and how to go on."""
+    from zoo.training import probe
     from zoo.training.distribute import make_distribution
 
     _check(config)
     entry = _entry(config)
     root = runs.output_root(config.out)
-    dist = make_distribution(config.strategy)  # before any other TensorFlow op
+    speed = probe.decide(entry.name, config.probe)  # the cached choice, read before TensorFlow's pools are sized
+    dist = make_distribution(config.strategy, speed.shards)  # before any other TensorFlow op
+    if dist.cpu_shards < speed.shards:
+        why = ("not split: under a tf.distribute strategy each replica takes its batch whole" if dist.distributed
+               else "not split: a GPU, or TensorFlow's thread pools were already set in this process")
+        speed = probe.Speed(dist.cpu_shards, "no-probe", why)
     if not dist.is_chief:  # other workers keep their own resume state, apart from the chief's runs
         root = root / WORKERS / dist.task
     runs.repair_swaps(root)
@@ -474,7 +493,7 @@ def train_config(config: TrainConfig) -> Run:
             f" --strategy {dist.name}" if dist.distributed else "")
         progress: dict = {}
         try:
-            run = _train_locked(config, entry, root, dist, name, hint, progress)
+            run = _train_locked(config, entry, root, dist, name, hint, progress, speed)
         except KeyboardInterrupt:
             raise _interrupted(root / f"{name}{PARTIAL}", hint, progress.get("published")) from None
     if not dist.is_chief:  # once its lock is gone: .workers/<task>/, then .workers/, if empty
@@ -521,10 +540,10 @@ def _interrupted(partial: Path, hint: str, published: Path | None) -> Interrupte
 
 
 def _train_locked(config: TrainConfig, entry, root: Path, dist, name: str, resume_hint: str,
-                  progress: dict) -> Run:
+                  progress: dict, speed) -> Run:
     from zoo.training.distribute import agree_on_oldest, cluster_error, cluster_failure, keras_fixes, precision, tf_config
     from zoo.data.pipeline import batches
-    from zoo.training.sharding import Sharded
+    from zoo.training.sharding import MIN_SHARD, Sharded
 
     if config.resume:
         config = _saved_config(config, root, name)
@@ -536,14 +555,26 @@ def _train_locked(config: TrainConfig, entry, root: Path, dist, name: str, resum
     _seed_everything(config.seed)
     with precision(plan.mixed_precision), dist.strategy.scope():
         keras_model = _build(entry, model_args)
-        # fit goes through the trainer, so that every checkpoint is written the same way
-        trainer = Sharded(keras_model, plan.cpu_shards)
-    folder = _prepare_folder(config, root, name)
+    folder = _prepare_folder(config, root, name)  # before the probe: a run that is refused measures nothing
     if not config.resume:
         (folder / CONFIG_FILE).write_text(json.dumps(_resumable(config), indent=2) + "\n")
     classes = keras_model.output.shape[-1]
     binary = classes == 1
     cast = functools.partial(_targets, classes=classes, one_hot=bool(plan.label_smoothing))
+    if speed.pending:
+        from zoo.training import probe
+
+        if plan.cpu_shards > 1:
+            sample = slice(0, plan.batch_size)
+            speed = probe.probe(entry.name, speed, keras_model, prep(splits.x_train[sample]),
+                                cast(splits.y_train[sample]), _loss(plan, binary))
+            plan = replace(plan, cpu_shards=min(plan.cpu_shards, speed.shards))
+        else:  # nothing to choose between, and nothing learned for a later run
+            speed = probe.Speed(1, "no-probe", f"batch {plan.batch_size}: too small to split "
+                                               f"(at least {MIN_SHARD} examples a shard)")
+    with precision(plan.mixed_precision), dist.strategy.scope():
+        # fit goes through the trainer, so that every checkpoint is written the same way
+        trainer = Sharded(keras_model, plan.cpu_shards)
     with dist.strategy.scope():
         _compile(trainer, plan, -(-len(splits.y_train) // plan.global_batch_size), binary)
     train_ds = batches(splits.x_train, cast(splits.y_train), plan.global_batch_size, prep=prep,
@@ -577,7 +608,7 @@ def _train_locked(config: TrainConfig, entry, root: Path, dist, name: str, resum
             raise cluster_error(exc, resume_hint, tf_config()) from None
         raise
     seconds = time.perf_counter() - started
-    distribution = {**dist.describe(), "cpu_shards": plan.cpu_shards}
+    distribution = {**dist.describe(), "cpu_shards": plan.cpu_shards, "speed": speed.to_dict()}
     epochs_run = len(history.history.get("loss", []))
     rows = _history_rows(folder / "history.csv")
     training = {
@@ -585,7 +616,8 @@ def _train_locked(config: TrainConfig, entry, root: Path, dist, name: str, resum
         "epochs_this_session": epochs_run,
         "seconds": round(seconds, 2),
         "samples_per_second": round(len(splits.y_train) * epochs_run / seconds, 1) if seconds > 0 else None,
-        "stopped_early": bool(config.patience) and len(rows) < plan.epochs,
+        "stopped_early": bool(config.patience or config.until) and len(rows) < plan.epochs,
+        **({"until": config.until} if config.until else {}),
         "resumed": config.resume,
         "best_checkpoint_monitor": monitor,
     }
@@ -605,53 +637,63 @@ def _train_locked(config: TrainConfig, entry, root: Path, dist, name: str, resum
     else:
         training["weights"] = f"best epoch by {monitor}"
     keras_model = _deployable(keras_model, entry, model_args, plan, dist)
-    x_test = prep(dataset.x_test)
-    as_trained = keras_model.predict(x_test, batch_size=1024, verbose=0)
-    calibration = _calibrate(config, keras_model, prep, splits)
-    outputs = keras_model.predict(x_test, batch_size=1024, verbose=0) if calibration["method"] else as_trained
-    from zoo.training.calibration import on_test_split
-    from zoo.metrics import classification_metrics
+    # the pictures are drawn in a thread beside the testing, calibration and saving that follow
+    # (1.5-2.5 s of matplotlib on the 2-core machine here, most of it overlapped: TensorFlow's
+    # kernels and file writes let go of the GIL)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="zoo-plots") as pictures:
+        from zoo.training.plots import plot_curves
 
-    metrics = classification_metrics(dataset.y_test, outputs, dataset.labels)
-    diagrams = on_test_split(calibration, as_trained, outputs, dataset.y_test)
-    card = Card(
-        run=name, model=entry.name, model_args=model_args, task=f"{dataset.kind} classification",
-        dataset=Card.dataset_record(dataset.describe(), spec=str(spec), train_used=int(len(splits.y_train)),
-                                    validation_examples=splits.validation_examples,
-                                    validation_split=config.val_split, limit=config.limit),
-        preprocessing=prep.to_dict(), labels=dataset.labels, hyperparameters=plan.to_dict(config.patience),
-        distribution=distribution, seed=config.seed, metrics=metrics, calibration=calibration, training=training,
-        versions=_versions(), date=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        source=getattr(entry, "file", None) or None,
-    )
-    try:
-        final = _write_run(folder, root / name, keras_model, prep, card, rows, entry.name, dataset, diagrams,
-                           progress)
-    except OSError as exc:
-        raise ZooError(
-            f"could not write run '{name}': {exc.strerror or exc}; nothing was replaced, and the trained "
-            f"epochs are kept in {folder}/ - free some space, then: {resume_hint}"
-        ) from None
-    return Run(final, card)
+        curves = pictures.submit(plot_curves, rows, folder / "curves.png", f"{name}: {entry.name} on {dataset.name}")
+        x_test = prep(dataset.x_test)
+        as_trained = keras_model.predict(x_test, batch_size=1024, verbose=0)
+        calibration = _calibrate(config, keras_model, prep, splits)
+        outputs = keras_model.predict(x_test, batch_size=1024, verbose=0) if calibration["method"] else as_trained
+        from zoo.training.calibration import on_test_split
+        from zoo.metrics import classification_metrics
+
+        metrics = classification_metrics(dataset.y_test, outputs, dataset.labels)
+        diagrams = on_test_split(calibration, as_trained, outputs, dataset.y_test)
+        card = Card(
+            run=name, model=entry.name, model_args=model_args, task=f"{dataset.kind} classification",
+            dataset=Card.dataset_record(dataset.describe(), spec=str(spec), train_used=int(len(splits.y_train)),
+                                        validation_examples=splits.validation_examples,
+                                        validation_split=config.val_split, limit=config.limit),
+            preprocessing=prep.to_dict(), labels=dataset.labels, hyperparameters=plan.to_dict(config.patience),
+            distribution=distribution, seed=config.seed, metrics=metrics, calibration=calibration, training=training,
+            versions=_versions(), date=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            source=getattr(entry, "file", None) or None,
+        )
+        try:
+            final = _write_run(folder, root / name, keras_model, prep, card, rows, dataset, diagrams, progress,
+                               pictures, curves)
+        except OSError as exc:
+            raise ZooError(
+                f"could not write run '{name}': {exc.strerror or exc}; nothing was replaced, and the trained "
+                f"epochs are kept in {folder}/ - free some space, then: {resume_hint}"
+            ) from None
+        return Run(final, card)
 
 
-def _write_run(folder: Path, final: Path, keras_model, prep, card: Card, rows, model_name: str, dataset,
-               diagrams, progress: dict) -> Path:
+def _write_run(folder: Path, final: Path, keras_model, prep, card: Card, rows, dataset, diagrams, progress: dict,
+               pictures, curves) -> Path:
     """Write the run's files into its .partial folder, then move it into place in one rename."""
-    from zoo.training.plots import plot_confusion, plot_curves, plot_reliability
+    from zoo.training.plots import plot_confusion, plot_reliability
     from zoo.data.preprocess import TextPreprocessing
 
     metrics = card.metrics
+    drawn = [curves, pictures.submit(plot_confusion, metrics["confusion_matrix"], dataset.labels,
+                                     folder / "confusion.png",
+                                     title=f"{final.name}: test accuracy {metrics['test_accuracy']:.2%}"),
+             pictures.submit(plot_reliability, diagrams, folder / "calibration.png",
+                             title=f"{final.name}: reliability on the test split")]
     if rows:
         _write_history(rows, folder / "history.csv")
     keras_model.save(folder / runs.MODEL_FILE)
     if isinstance(prep, TextPreprocessing):
         prep.save_vocabulary(folder)
     card.write(folder)
-    plot_curves(rows, folder / "curves.png", title=f"{final.name}: {model_name} on {dataset.name}")
-    plot_confusion(metrics["confusion_matrix"], dataset.labels, folder / "confusion.png",
-                   title=f"{final.name}: test accuracy {metrics['test_accuracy']:.2%}")
-    plot_reliability(diagrams, folder / "calibration.png", title=f"{final.name}: reliability on the test split")
+    for picture in drawn:
+        picture.result()  # a picture that failed raises here, before anything is published
     progress["published"] = runs.publish(folder, final)
     return runs.drop_resume_state(progress["published"])
 

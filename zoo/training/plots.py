@@ -1,23 +1,25 @@
-"""The pictures of a run: learning curves and the confusion matrix (matplotlib, no screen needed)."""
+"""The pictures of a run: learning curves and the confusion matrix (matplotlib, no screen needed).
+
+Each is a `matplotlib.figure.Figure` of its own, drawn by Agg, without pyplot: pyplot keeps global
+state (the current figure, the backend), which would make two pictures drawn at once in two threads
+(zoo.training.fit draws them beside the model's saving) step on each other.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 
-def _pyplot():
-    import matplotlib
+def _figure(**kwargs):
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return Figure(**kwargs)
 
 
 def plot_curves(rows: list[dict], path: Path, title: str) -> None:
     """Loss and accuracy per epoch, training and validation, from history.csv rows."""
-    plt = _pyplot()
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
+    fig = _figure(figsize=(10, 4), layout="constrained")
+    ax_loss, ax_acc = fig.subplots(1, 2)
     epochs = [int(row.get("epoch", i)) + 1 for i, row in enumerate(rows)]
     for ax, metric in ((ax_loss, "loss"), (ax_acc, "accuracy")):
         for prefix, style in (("", "-o"), ("val_", "--o")):
@@ -30,17 +32,16 @@ def plot_curves(rows: list[dict], path: Path, title: str) -> None:
         ax.legend()
     fig.suptitle(title)
     fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def plot_confusion(matrix: list[list[int]], labels: list[str], path: Path, title: str) -> None:
     """Counts per (true, predicted) class on the test split."""
     import numpy as np
 
-    plt = _pyplot()
     cm = np.asarray(matrix)
     size = max(4.0, 0.5 * len(labels) + 2)
-    fig, ax = plt.subplots(figsize=(size, size), constrained_layout=True)
+    fig = _figure(figsize=(size, size), layout="constrained")
+    ax = fig.subplots()
     ax.imshow(cm, cmap="Blues")
     ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
     ax.set_yticks(range(len(labels)), labels)
@@ -52,7 +53,6 @@ def plot_confusion(matrix: list[list[int]], labels: list[str], path: Path, title
                 color="white" if count > threshold else "black")
     ax.set_title(title)
     fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def plot_reliability(diagrams: list[tuple[str, dict]], path: Path, title: str) -> None:
@@ -61,9 +61,8 @@ def plot_reliability(diagrams: list[tuple[str, dict]], path: Path, title: str) -
     how many examples fell in each bin."""
     import numpy as np
 
-    plt = _pyplot()
-    fig, axes = plt.subplots(2, len(diagrams), figsize=(max(6.2, 4.6 * len(diagrams)), 5.8), squeeze=False,
-                             height_ratios=(3, 1), sharex=True, constrained_layout=True)
+    fig = _figure(figsize=(max(6.2, 4.6 * len(diagrams)), 5.8), layout="constrained")
+    axes = fig.subplots(2, len(diagrams), squeeze=False, height_ratios=(3, 1), sharex=True)
     for (name, diagram), ax, ax_count in zip(diagrams, axes[0], axes[1]):
         edges = np.asarray(diagram["edges"])
         width = np.diff(edges)
@@ -89,4 +88,3 @@ def plot_reliability(diagrams: list[tuple[str, dict]], path: Path, title: str) -
     fig.legend(handles, labels, loc="outside lower center", ncol=3, fontsize=8, frameon=False)
     fig.suptitle(title)
     fig.savefig(path, dpi=100)
-    plt.close(fig)

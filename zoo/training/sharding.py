@@ -14,7 +14,8 @@ depends on the CPU (benchmarks/RESULTS.md, `python benchmarks/levers.py`).
 TensorFlow sizes its thread pools once, when its runtime starts, so `configure` must run
 before any other TensorFlow op (`zoo.training.distribute.make_distribution` calls it) and says how
 many shards the process can use. With a GPU, or under a tf.distribute strategy, a batch is not
-split. ZOO_CPU_SHARDS=N chooses N (1: off, TensorFlow's own thread pools).
+split. How many shards: zoo.training.probe measures it once per machine; ZOO_CPU_SHARDS=N chooses N
+(1: off, TensorFlow's own thread pools).
 """
 
 from __future__ import annotations
@@ -24,30 +25,25 @@ import os
 
 from zoo.backend import keras
 from zoo.errors import ConfigError
+from zoo.machine import cpu_cores
 
 _k = keras()
 
 MIN_SHARD = 16  # examples: smaller shards spend more on per-op overhead than a core gives back
 
 
-def cpu_cores() -> int:
-    """The CPU cores this process may run on."""
-    with contextlib.suppress(AttributeError):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
-def configure(gpu: bool) -> int:
+def configure(gpu: bool, shards: int | None = None) -> int:
     """Size TensorFlow's thread pools for sharded training and return the shards the process
-    can use: one per core on a CPU-only machine, 1 (no sharding) with a GPU or when the
-    runtime had already started with other pools."""
-    value = os.environ.get("ZOO_CPU_SHARDS", "").strip()
-    if value:
-        if not value.isdigit() or int(value) < 1:
+    can use: `shards` (zoo.training.probe decides it; default ZOO_CPU_SHARDS, else one per core)
+    on a CPU-only machine, 1 (no sharding) with a GPU or when the runtime had already started
+    with other pools."""
+    if shards is None:
+        value = os.environ.get("ZOO_CPU_SHARDS", "").strip()
+        if value and (not value.isdigit() or int(value) < 1):
             raise ConfigError(f"ZOO_CPU_SHARDS must be a whole number >= 1 (1: off), got {value!r}")
-        shards = int(value)
-    else:
-        shards = 1 if gpu else cpu_cores()
+        shards = int(value) if value else cpu_cores()
+    if gpu:
+        shards = 1
     if shards == 1:
         return 1
     import tensorflow as tf
