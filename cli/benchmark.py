@@ -16,8 +16,10 @@ def benchmark_cmd(run, out, stated, as_json):
 
     Exports the standard set first where it is missing (SavedModel, TFLite
     float32 / dynamic / float16 / int8, ONNX, and the micro build in TFLite
-    Micro). Latency is the median of batch-1 calls; throughput uses batches
-    of 256. A model file is taken in as the run OUT/<stem>/ first.
+    Micro). Latency is the median and 99th percentile of 200 batch-1 calls;
+    throughput uses batches of 256. LiteRT runs batches on every core and
+    batch-1 calls on one thread unless more measure faster. A model file is
+    taken in as the run OUT/<stem>/ first.
     """
     from zoo.deploy.benchmark import benchmark
 
@@ -28,7 +30,7 @@ def benchmark_cmd(run, out, stated, as_json):
     grid = table(
         f"{report['run']} ({report['model']}): {report['examples']:,} test examples",
         [("format", "left"), ("quantize", "left"), ("size KB", "right"), ("accuracy", "right"),
-         ("ECE", "right"), ("batch-1 ms", "right"), ("x predict", "right"), ("x call", "right"),
+         ("ECE", "right"), ("batch-1 ms", "right"), ("p99 ms", "right"), ("x predict", "right"), ("x call", "right"),
          ("examples/s", "right"), ("status", "left")],
     )
     for row in report["rows"]:
@@ -41,6 +43,7 @@ def benchmark_cmd(run, out, stated, as_json):
                 f"agree {row['top1_agreement']:.2%}" if "top1_agreement" in row else "-"),
             f"{row['ece']:.2%}" if "ece" in row else "-",
             f"{row['latency_ms']:.3f}" if "latency_ms" in row else "-",
+            f"{row['latency_p99_ms']:.3f}" if "latency_p99_ms" in row else "-",
             f"{row['speedup_vs_keras_predict']:,.1f}" if "speedup_vs_keras_predict" in row else "-",
             f"{row['speedup_vs_keras_call']:,.1f}" if "speedup_vs_keras_call" in row else "-",
             (f"{row['throughput']:,.0f}" + (" (derived)" if row.get("throughput_derived") else ""))
@@ -52,9 +55,14 @@ def benchmark_cmd(run, out, stated, as_json):
     keras_row = report["rows"][0]
     console().print(f"Keras: model.predict on one example {keras_row['latency_ms']:.2f} ms, "
                     f"a direct model call {keras_row['latency_call_ms']:.2f} ms. Every row was timed in turn "
-                    f"with the others, {report['repeats']} calls each (medians); examples/s uses batches of "
-                    f"exactly {report['batch']}; (derived): a batch-1 artifact's 1000 / latency.",
+                    f"with the others, {report['repeats']} batch-1 calls each (median and 99th percentile); examples/s "
+                    f"uses batches of exactly {report['batch']}; (derived): a batch-1 artifact's 1000 / latency.",
                     highlight=False)
+    litert = next((row["threads"] for row in report["rows"] if "threads" in row), None)
+    if litert:
+        tried = ", ".join(f"{n}: {ms:.3f} ms" for n, ms in litert.get("batch_1_tried_ms", {}).items())
+        console().print(f"LiteRT threads: {litert['batch']} for batches, {litert['batch_1']} for batch-1 calls"
+                        + (f" (the first file's batch-1 median with {tried})" if tried else ""), highlight=False)
     if any("arena_kb" in row for row in report["rows"]):
         console().print("micro (TFLM): TFLite Micro's reference kernels on this host CPU, not on a "
                         "microcontroller; the arena is the RAM it needs there, measured.", highlight=False)

@@ -249,6 +249,12 @@ def test_benchmark_measures_every_format_beside_keras(lenet_run):
         assert row["speedup_vs_keras_call"] > 0
         assert row.get("throughput_derived", False) == (row.get("target") in ("edgetpu", "micro"))
         assert row["latency_ms"] > 0 and row["throughput"] > 0 and row["size_kb"] > 0
+        assert row["latency_p99_ms"] >= row["latency_ms"]  # the 99th percentile of the same calls
+        if row["format"] == "tflite":  # batches on every core; batch-1 calls on what measured faster
+            threads = row["threads"]
+            assert threads["batch"] == 2 and threads["batch_1"] in (1, 2)
+            tried = threads["batch_1_tried_ms"]
+            assert threads["batch_1"] == (2 if tried["2"] < tried["1"] / 1.1 else 1)
         assert abs(row["accuracy"] - rows[0]["accuracy"]) < 0.01
         if row["quantize"] in ("none", "float16"):  # probabilities within 5e-3 of Keras's: the same ECE
             assert row["ece"] == pytest.approx(rows[0]["ece"], abs=1e-3), row
@@ -373,6 +379,20 @@ def test_the_private_converter_switch_zoo_sets_still_works(keras, tmp_path):
         return len(kernel["quantization_parameters"]["scales"])
 
     assert (kernel_scales(tmp_path / "zoo.tflite"), kernel_scales(tmp_path / "plain.tflite")) == (1, 3)
+
+
+def test_the_99th_percentile_is_the_one_statistics_gives():
+    """p99 as `statistics.quantiles(..., method="inclusive")` computes it: an independent oracle of
+    the same linear interpolation (101 values 0..100 have 99 as their 99th percentile)."""
+    import random
+    import statistics
+
+    from zoo.deploy.benchmark import percentile
+
+    assert percentile([float(v) for v in range(101)], 99) == 99.0
+    rng = random.Random(3)
+    values = [rng.random() for _ in range(200)]
+    assert percentile(values, 99) == pytest.approx(statistics.quantiles(values, n=100, method="inclusive")[98])
 
 
 def test_contenders_are_timed_in_turn_with_the_same_calls_and_batches_of_the_stated_size():

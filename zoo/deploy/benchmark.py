@@ -26,14 +26,15 @@ import numpy as np
 
 from zoo import runs
 from zoo.deploy.exporter import size_kb
+from zoo.deploy.runtime import LiteRTRunner
 
 STANDARD = (("saved_model", "none"), ("tflite", "none"), ("tflite", "dynamic"), ("tflite", "float16"),
             ("tflite", "int8"), ("onnx", "none"))
 
 
-def interleaved(cases: dict, x: np.ndarray, repeats: int, warmup: int = 3) -> dict:
-    """Median milliseconds of each `case(x)`, the cases called in turn, round after round, the
-    same number of times each: a machine that slows down for a while slows every case alike.
+def timings(cases: dict, x: np.ndarray, repeats: int, warmup: int = 3) -> dict:
+    """Milliseconds of every call of each `case(x)`, the cases called in turn, round after round,
+    the same number of times each: a machine that slows down for a while slows every case alike.
     A case that raises is dropped, and its value is the exception."""
     results: dict = {}
     alive = dict(cases)
@@ -50,12 +51,43 @@ def interleaved(cases: dict, x: np.ndarray, repeats: int, warmup: int = 3) -> di
         for name in order[round_ % max(len(order), 1):] + order[: round_ % max(len(order), 1)]:
             start = time.perf_counter()
             alive[name](x)
-            times[name].append(time.perf_counter() - start)
-    results.update({name: statistics.median(values) * 1000 for name, values in times.items()})
+            times[name].append((time.perf_counter() - start) * 1000)
+    results.update(times)
     return results
 
 
-def benchmark(run, *, repeats: int = 50, batch: int = 256, examples: int = 2048, out=None, **stated) -> dict:
+def interleaved(cases: dict, x: np.ndarray, repeats: int, warmup: int = 3) -> dict:
+    """Median milliseconds of each `case(x)`, timed as `timings` times them; an exception as it is."""
+    return {name: value if isinstance(value, Exception) else statistics.median(value)
+            for name, value in timings(cases, x, repeats, warmup).items()}
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile (0-100) of `values`, linearly interpolated (NumPy's default method)."""
+    return float(np.percentile(np.asarray(values, dtype=np.float64), q))
+
+
+def _litert_threads(runner, path: Path, one_example: np.ndarray, row: dict):
+    """Two interpreters of a LiteRT file: batches on every core, and batch-1 calls on one thread unless
+    every core measures at least 10% faster: a batch of one has little to share out, and a thread
+    hand-off adds jitter to the tail (LeNet-5's float32 file, 2026-12-03, 2-core AMD EPYC: 0.046 ms on
+    one thread, 0.040 ms on two, inside the noise). The row records the choice and the times behind it."""
+    from zoo.machine import cpu_cores
+
+    cores = cpu_cores()
+    many = type(runner)(path, num_threads=cores)
+    if cores == 1:
+        row["threads"] = {"batch": 1, "batch_1": 1}
+        return many, many
+    single = type(runner)(path, num_threads=1)
+    tried = interleaved({1: single.run_batch, cores: many.run_batch}, one_example, 50)
+    faster = cores if tried[cores] < tried[1] / 1.1 else 1
+    row["threads"] = {"batch": cores, "batch_1": faster,
+                      "batch_1_tried_ms": {str(n): round(ms, 4) for n, ms in tried.items()}}
+    return (many if faster == cores else single), many
+
+
+def benchmark(run, *, repeats: int = 200, batch: int = 256, examples: int = 2048, out=None, **stated) -> dict:
     """Measure the Keras model and each artifact in `RUN/export/` (exporting the standard set if missing).
 
     `run` may be a model file (or keras.Model), taken in as a run first with `stated`: data,
@@ -128,16 +160,19 @@ def _benchmark(folder: Path, repeats: int, batch: int, examples: int) -> dict:
                 row["arena_kb"] = round(runner.arena_bytes / 1024, 1)
                 row["runtime"] = "TFLite Micro reference kernels on the host CPU, not a microcontroller"
             row.update(quality(runner(x)))
-            latency[row["path"]] = runner.run_batch
+            one, many = _litert_threads(runner, path, x[:1], row) if isinstance(runner, LiteRTRunner) \
+                else (runner, runner)
+            latency[row["path"]] = one.run_batch
             if getattr(runner, "dynamic_batch", True):
-                throughput[row["path"]] = runner.run_batch
+                throughput[row["path"]] = many.run_batch
             row["status"] = "ok"
         except Exception as exc:
             row["status"] = f"error: {exc}"
         measured.append(row)
     # every contender in turn, the same number of calls each: batch 1, then batches of exactly `batch`
     batch = min(batch, len(sample))
-    ms1 = interleaved(latency, x[:1], repeats)
+    calls = timings(latency, x[:1], repeats)
+    ms1 = {key: value if isinstance(value, Exception) else statistics.median(value) for key, value in calls.items()}
     ms_batch = interleaved(throughput, sample[:batch], max(5, repeats // 5))
     keras_row["latency_call_ms"] = ms1.pop("keras call")
     for row, key in zip(measured, ["keras predict"] + [row["path"] for row in measured[1:]]):
@@ -146,6 +181,7 @@ def _benchmark(folder: Path, repeats: int, batch: int, examples: int) -> dict:
             row["status"] = f"error: {value}"
         elif value is not None:
             row["latency_ms"] = value
+            row["latency_p99_ms"] = percentile(calls[key], 99)
             row["speedup_vs_keras_predict"] = round(ms1["keras predict"] / value, 1)
             row["speedup_vs_keras_call"] = round(keras_row["latency_call_ms"] / value, 1)
         if isinstance(ms_batch.get(key), float):
@@ -153,7 +189,7 @@ def _benchmark(folder: Path, repeats: int, batch: int, examples: int) -> dict:
         elif "latency_ms" in row:  # a static batch of 1 (edgetpu): one example at a time, derived
             row["throughput"], row["throughput_derived"] = 1000 / row["latency_ms"], True
     for row in measured:
-        for key in ("latency_ms", "latency_call_ms"):
+        for key in ("latency_ms", "latency_p99_ms", "latency_call_ms"):
             if key in row:
                 row[key] = round(row[key], 4)
         if "throughput" in row:
