@@ -43,7 +43,9 @@ def test_a_cached_choice_is_read_per_model_and_no_probe_ignores_it(cache):
         2, "no-probe", "--no-probe: the fixed default, 2 shards (one per core)")
 
 
-@pytest.mark.parametrize("damage", ["{not json", "[]", '{"%s": {"lenet5": {"shards": "two"}}}'])
+@pytest.mark.parametrize("damage", ["{not json", "[]", '{"%s": {"lenet5": {"shards": "two"}}}', '{"%s": []}',
+                                    '{"%s": {"lenet5": {"shards": 2, "ms_per_step": {"one": 3}}}}',
+                                    '{"%s": {"lenet5": {"shards": true}}}', '{"%s": {"lenet5": 2}}'])
 def test_a_damaged_cache_is_probed_again(cache, damage):
     cache.parent.mkdir()
     cache.write_text(damage.replace("%s", probe.machine_key()))

@@ -102,10 +102,15 @@ def decide(model: str, probe: bool = True) -> Speed:
         return Speed(1, "no-probe", "one core: nothing to split across")
     if not probe:
         return Speed(cores, "no-probe", f"--no-probe: the fixed default, {cores} shards (one per core)")
-    known = _read_cache().get(machine_key(), {}).get(model)
-    if isinstance(known, dict) and isinstance(known.get("shards"), int) and known["shards"] >= 1:
-        return Speed(known["shards"], "cache", f"{known.get('why', 'probed before')} (cached {known.get('date', '')})",
-                     {int(k): v for k, v in known.get("ms_per_step", {}).items()})
+    entries = _read_cache().get(machine_key(), {})
+    known = entries.get(model) if isinstance(entries, dict) else None
+    try:
+        shards, measured = known["shards"], {int(k): float(v) for k, v in known.get("ms_per_step", {}).items()}
+        if type(shards) is int and shards >= 1:
+            return Speed(shards, "cache", f"{known.get('why', 'probed before')} (cached {known.get('date', '')})",
+                         measured)
+    except (TypeError, KeyError, ValueError, AttributeError):  # missing or damaged: measured again
+        pass
     return Speed(cores, "probe", "to be probed in this run")
 
 
