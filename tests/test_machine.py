@@ -13,13 +13,18 @@ from zoo.machine import CPU, cpu
     # worked by hand: cores x GHz x 2 FMA units x lanes x 2 FLOP an FMA
     ({"avx2", "fma"}, 8, 2 * 2.445412 * 2 * 8 * 2),  # 156.5: the AMD EPYC of 2026-12-03
     ({"avx2", "fma", "avx512f", "avx512_bf16"}, 16, 2 * 2.445412 * 2 * 16 * 2),
-    ({"sse4_2"}, 4, 2 * 2.445412 * 2 * 4 * 2),
+    ({"sse4_2"}, 4, 2 * 2.445412 * 1 * 4 * 2),  # no FMA: one multiply and one add port
 ])
 def test_the_peak_is_cores_clock_fma_units_lanes_and_two(flags, lanes, gflops):
     machine = CPU("AMD EPYC", frozenset(flags), 2, 2445.412)
     assert machine.float32_lanes == lanes
     assert machine.peak_gflops() == pytest.approx(gflops)
     assert machine.peak_formula().endswith(f"x {lanes} float32 lanes x 2 = {gflops:.0f} GFLOP/s")
+
+
+def test_smt_siblings_share_their_cores_fma_units():
+    machine = CPU("Xeon", frozenset({"avx2", "fma"}), 4, 2000.0, physical_cores=2)
+    assert machine.peak_gflops() == pytest.approx(2 * 2.0 * 2 * 8 * 2)  # 4 logical CPUs, 2 cores
 
 
 def test_no_clock_no_peak_and_the_key_names_what_a_choice_depends_on():
@@ -31,7 +36,7 @@ def test_no_clock_no_peak_and_the_key_names_what_a_choice_depends_on():
 
 def test_this_machine_is_read_from_the_system():
     here = cpu()
-    assert here.model and here.cores == len(os.sched_getaffinity(0))
+    assert here.model and here.cores == len(os.sched_getaffinity(0)) and 1 <= here.physical_cores <= here.cores
     if os.path.exists("/proc/cpuinfo"):
         with open("/proc/cpuinfo") as f:
             text = f.read()

@@ -17,7 +17,9 @@ FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")  # the
 
 # FMA units per core. Every x86 core with AVX2+FMA since Haswell/Zen 2 issues two FMAs a cycle, and
 # so do the Xeons with AVX-512 that these machines get (Sapphire Rapids, Ice Lake SP Gold/Platinum);
-# a part with one AVX-512 unit (Xeon Silver/Bronze) has half this peak. Stated, not read: no flag tells.
+# a part with one AVX-512 unit (Xeon Silver/Bronze) has half this peak, and a Zen 4 EPYC runs
+# AVX-512 as two 256-bit halves (half too). Stated, not read: no flag tells. Without FMA, one
+# multiply and one add port a cycle make the same 2 FLOP a lane as one FMA unit.
 FMA_UNITS = 2
 
 
@@ -25,8 +27,13 @@ FMA_UNITS = 2
 class CPU:
     model: str
     flags: frozenset
-    cores: int  # the cores this process may run on
+    cores: int  # the logical CPUs this process may run on
     mhz: float | None  # the clock /proc/cpuinfo reports (a VM reports its nominal clock)
+    physical_cores: int = 0  # of those, the cores with FMA units of their own (SMT siblings share them)
+
+    def __post_init__(self):
+        if not self.physical_cores:
+            object.__setattr__(self, "physical_cores", self.cores)
 
     @property
     def vector_flags(self) -> list[str]:
@@ -42,17 +49,22 @@ class CPU:
             return 8
         return 4
 
+    @property
+    def fma_units(self) -> int:
+        return FMA_UNITS if "fma" in self.flags else 1
+
     def peak_gflops(self) -> float | None:
-        """float32 peak: cores x clock x FMA units x lanes x 2 (a multiply and an add per FMA)."""
+        """float32 peak: physical cores x clock x FMA units x lanes x 2 (a multiply and an add per
+        FMA). An upper bound: the clock is the nominal one, and see FMA_UNITS."""
         if not self.mhz:
             return None
-        return self.cores * self.mhz / 1000 * FMA_UNITS * self.float32_lanes * 2
+        return self.physical_cores * self.mhz / 1000 * self.fma_units * self.float32_lanes * 2
 
     def peak_formula(self) -> str:
         if not self.mhz:
             return "unknown: the clock is not readable here"
-        return (f"{self.cores} cores x {self.mhz / 1000:.2f} GHz x {FMA_UNITS} FMA units x {self.float32_lanes} "
-                f"float32 lanes x 2 = {self.peak_gflops():.0f} GFLOP/s")
+        return (f"{self.physical_cores} cores x {self.mhz / 1000:.2f} GHz x {self.fma_units} FMA units x "
+                f"{self.float32_lanes} float32 lanes x 2 = {self.peak_gflops():.0f} GFLOP/s")
 
     def key(self, *more: str) -> str:
         """What a cached choice depends on: this CPU and what else the caller names (TF's version)."""
@@ -85,4 +97,19 @@ def cpu() -> CPU:
                 elif key == "flags":
                     flags = set(value.split())
                     break
-    return CPU(model, frozenset(flags), cpu_cores(), mhz)
+    return CPU(model, frozenset(flags), cpu_cores(), mhz, _physical_cores())
+
+
+def _physical_cores() -> int:
+    """The cores behind the CPUs this process may use: SMT siblings (Linux's thread_siblings_list)
+    count once. Without that file, every CPU counts."""
+    with contextlib.suppress(AttributeError):
+        siblings = set()
+        for n in os.sched_getaffinity(0):
+            try:
+                with open(f"/sys/devices/system/cpu/cpu{n}/topology/thread_siblings_list") as f:
+                    siblings.add(f.read().strip())
+            except OSError:
+                siblings.add(str(n))
+        return len(siblings) or cpu_cores()
+    return cpu_cores()

@@ -81,6 +81,9 @@ def _litert_threads(runner, path: Path, one_example: np.ndarray, row: dict):
         return many, many
     single = type(runner)(path, num_threads=1)
     tried = interleaved({1: single.run_batch, cores: many.run_batch}, one_example, 50)
+    if not all(isinstance(ms, float) for ms in tried.values()):  # a failure shows in the row's own timing
+        row["threads"] = {"batch": cores, "batch_1": 1}
+        return single, many
     faster = cores if tried[cores] < tried[1] / 1.1 else 1
     row["threads"] = {"batch": cores, "batch_1": faster,
                       "batch_1_tried_ms": {str(n): round(ms, 4) for n, ms in tried.items()}}

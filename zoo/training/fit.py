@@ -477,7 +477,9 @@ def train_config(config: TrainConfig) -> Run:
     _check(config)
     entry = _entry(config)
     root = runs.output_root(config.out)
-    speed = probe.decide(entry.name, config.probe)  # the cached choice, read before TensorFlow's pools are sized
+    probe_key = probe.cache_entry(entry.name, config.batch_size or entry.recipe.get("batch_size", 128),
+                                  "mixed precision" if config.mixed_precision else None)
+    speed = probe.decide(probe_key, config.probe)  # the cached choice, read before TensorFlow's pools are sized
     dist = make_distribution(config.strategy, speed.shards)  # before any other TensorFlow op
     if dist.cpu_shards < speed.shards:
         why = ("not split: under a tf.distribute strategy each replica takes its batch whole" if dist.distributed
@@ -493,7 +495,7 @@ def train_config(config: TrainConfig) -> Run:
             f" --strategy {dist.name}" if dist.distributed else "")
         progress: dict = {}
         try:
-            run = _train_locked(config, entry, root, dist, name, hint, progress, speed)
+            run = _train_locked(config, entry, root, dist, name, hint, progress, speed, probe_key)
         except KeyboardInterrupt:
             raise _interrupted(root / f"{name}{PARTIAL}", hint, progress.get("published")) from None
     if not dist.is_chief:  # once its lock is gone: .workers/<task>/, then .workers/, if empty
@@ -540,7 +542,7 @@ def _interrupted(partial: Path, hint: str, published: Path | None) -> Interrupte
 
 
 def _train_locked(config: TrainConfig, entry, root: Path, dist, name: str, resume_hint: str,
-                  progress: dict, speed) -> Run:
+                  progress: dict, speed, probe_key: str) -> Run:
     from zoo.training.distribute import agree_on_oldest, cluster_error, cluster_failure, keras_fixes, precision, tf_config
     from zoo.data.pipeline import batches
     from zoo.training.sharding import MIN_SHARD, Sharded
@@ -566,7 +568,7 @@ def _train_locked(config: TrainConfig, entry, root: Path, dist, name: str, resum
 
         if plan.cpu_shards > 1:
             sample = slice(0, plan.batch_size)
-            speed = probe.probe(entry.name, speed, keras_model, prep(splits.x_train[sample]),
+            speed = probe.probe(probe_key, speed, plan.cpu_shards, keras_model, prep(splits.x_train[sample]),
                                 cast(splits.y_train[sample]), _loss(plan, binary))
             plan = replace(plan, cpu_shards=min(plan.cpu_shards, speed.shards))
         else:  # nothing to choose between, and nothing learned for a later run
@@ -640,7 +642,7 @@ def _train_locked(config: TrainConfig, entry, root: Path, dist, name: str, resum
     # the pictures are drawn in a thread beside the testing, calibration and saving that follow
     # (1.5-2.5 s of matplotlib on the 2-core machine here, most of it overlapped: TensorFlow's
     # kernels and file writes let go of the GIL)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="zoo-plots") as pictures:
+    with _drawing() as pictures:
         from zoo.training.plots import plot_curves
 
         curves = pictures.submit(plot_curves, rows, folder / "curves.png", f"{name}: {entry.name} on {dataset.name}")
@@ -672,6 +674,19 @@ def _train_locked(config: TrainConfig, entry, root: Path, dist, name: str, resum
                 f"epochs are kept in {folder}/ - free some space, then: {resume_hint}"
             ) from None
         return Run(final, card)
+
+
+@contextlib.contextmanager
+def _drawing():
+    """One thread for the run's pictures. On Ctrl-C or a failure the pictures not yet begun are
+    dropped and nothing waits for the one being drawn: the run is not written anyway."""
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="zoo-plots")
+    try:
+        yield pool
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
 
 
 def _write_run(folder: Path, final: Path, keras_model, prep, card: Card, rows, dataset, diagrams, progress: dict,

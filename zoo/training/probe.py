@@ -73,13 +73,18 @@ def cache_path() -> Path:
 
 
 def machine_key() -> str:
-    from importlib.metadata import PackageNotFoundError, version
+    """The CPU and TensorFlow's own version (importing it does not size its pools: its runtime does)."""
+    from zoo.backend import keras
 
-    try:
-        tf = version("tensorflow")
-    except PackageNotFoundError:  # a build of TensorFlow under another distribution name
-        tf = "unknown"
-    return cpu().key(f"tensorflow {tf}")
+    keras()
+    import tensorflow as tf
+
+    return cpu().key(f"tensorflow {tf.__version__}")
+
+
+def cache_entry(model: str, batch_size: int, mixed_precision: str | None = None) -> str:
+    """What a choice is kept under, beside the machine: the model and what sizes its step."""
+    return f"{model}, batch {batch_size}" + (f", {mixed_precision}" if mixed_precision else "")
 
 
 def _read_cache() -> dict:
@@ -91,7 +96,8 @@ def _read_cache() -> dict:
 
 
 def decide(model: str, probe: bool = True) -> Speed:
-    """The shards before TensorFlow's runtime starts: the user's switch, the cache, or a probe to come."""
+    """The shards before TensorFlow's runtime starts: the user's switch, the cache (`model` is a
+    cache_entry), or a probe to come."""
     value = os.environ.get("ZOO_CPU_SHARDS", "").strip()
     if value:
         if not value.isdigit() or int(value) < 1:
@@ -118,7 +124,10 @@ def _remember(model: str, speed: Speed) -> None:
     data = _read_cache()
     entry = {**speed.to_dict(), "date": _dt.date.today().isoformat()}
     entry.pop("source", None)
-    data.setdefault(machine_key(), {})[model] = entry
+    key = machine_key()
+    if not isinstance(data.get(key), dict):  # missing, or damaged: replaced
+        data[key] = {}
+    data[key][model] = entry
     path = cache_path()
     with contextlib.suppress(OSError):  # a read-only home: the choice holds for this run, and is probed again
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -150,12 +159,13 @@ def measure(model, x, y, loss, candidates: tuple[int, ...], budget: float = BUDG
     try:
         for shards, step in steps.items():  # traced and warmed once each
             step(x, y)
-        for _ in range(40):  # at least one timed round, more while the budget lasts
+        for rounds in range(1, 41):  # 3 timed rounds at least, more while the budget lasts
             for shards, step in steps.items():
                 start = time.perf_counter()
                 step(x, y)  # eager results: the step has run when this returns
                 times[shards].append((time.perf_counter() - start) * 1000)
-            if time.perf_counter() - started >= budget:
+            over = time.perf_counter() - started >= budget
+            if over and (rounds >= 3 or sum(times[shards]) / 1000 > budget / 2):  # a long step: fewer rounds
                 break
     finally:
         for variable, value in zip(model.variables, saved):
@@ -163,14 +173,27 @@ def measure(model, x, y, loss, candidates: tuple[int, ...], budget: float = BUDG
     return {shards: statistics.median(t) for shards, t in times.items() if t}
 
 
-def probe(model_name: str, speed: Speed, model, x, y, loss) -> Speed:
-    """Run the pending probe on the model about to train and remember the winner."""
-    cores = speed.shards
-    measured = measure(model, x, y, loss, (1, cores))
-    ratio = measured[1] / measured[cores]
-    shards = cores if ratio >= MARGIN else 1
-    verdict = "on" if shards > 1 else "off"
-    why = f"probed: {cores} shards {ratio:.2f}x -> {verdict}"
-    chosen = replace(speed, shards=shards, measured=measured, why=why)
-    _remember(model_name, chosen)
+def probe(entry: str, speed: Speed, shards: int, model, x, y, loss) -> Speed:
+    """Run the pending probe on the model about to train, whole against `shards` shards (what this
+    run would train with), and remember the winner under `entry` (cache_entry). A probe that fails
+    keeps the split and remembers nothing: it is a speed-up, never a reason to lose the run."""
+    try:
+        measured = measure(model, x, y, loss, (1, shards))
+    except Exception as exc:  # noqa: BLE001 - out of memory, a step the model cannot take outside fit...
+        import warnings
+
+        from zoo.errors import ZooWarning
+
+        # a traced function's error says "in user code:" first and the cause last
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[-1].strip()
+        reason = reason.removeprefix(f"{type(exc).__name__}: ")[:120]
+        warnings.warn(f"the speed probe failed ({type(exc).__name__}: {reason}); training with {shards} shards",
+                      ZooWarning, stacklevel=2)
+        return Speed(shards, "no-probe", f"the probe failed ({type(exc).__name__}): kept {shards} shards")
+    ratio = round(measured[1] / measured[shards], 2)  # decided as printed, so the card's line and the choice agree
+    chosen_shards = shards if ratio >= MARGIN else 1
+    verdict = "on" if chosen_shards > 1 else "off"
+    why = f"probed: {shards} shards {ratio:.2f}x -> {verdict}"
+    chosen = replace(speed, shards=chosen_shards, measured=measured, why=why)
+    _remember(entry, chosen)
     return chosen
