@@ -5,7 +5,8 @@ What trains LeNet-5 fastest is not one setting everywhere: the batch split acros
 (benchmarks/RESULTS.md). So the first training of a model on a machine measures its own training
 step both ways, split into one shard per core and whole, in this process and within about 2 s,
 and keeps the winner in the user's cache folder (platformdirs), keyed by the CPU model, its cores
-and vector flags, and TensorFlow's version. Later runs read the choice instead of measuring.
+and vector flags, and TensorFlow's version, then by the model, its batch size and mixed precision
+(`cache_entry`). Later runs read the choice instead of measuring.
 
 TensorFlow fixes two things when its runtime starts, before any model exists: the oneDNN switch
 (read at import) and the thread pools. So the probe cannot try them within a process:
