@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 
@@ -277,10 +278,16 @@ def test_cli_benchmark_json_is_one_document(lenet_run, monkeypatch):
     import zoo.deploy.benchmark as bench
 
     monkeypatch.setattr(bench, "STANDARD", (("tflite", "none"),))
+    # the document's shape, not its timings: 20 calls a row, not the command's 200 (Keras's
+    # predict alone is ~90 ms a call on the slower CPUs here)
+    monkeypatch.setattr(bench, "benchmark", functools.partial(bench.benchmark, repeats=20))
     result = CliRunner().invoke(main, ["benchmark", str(lenet_run.path), "--json"])
     assert result.exit_code == 0, result.output
     document = json.loads(result.stdout)
     assert document["model"] == "lenet5" and document["rows"][0]["format"] == "keras"
+    assert document["repeats"] == 20 and all("latency_p99_ms" in row for row in document["rows"])
+    (tflite,) = [row for row in document["rows"] if row["format"] == "tflite"]
+    assert set(tflite["threads"]) >= {"batch", "batch_1"}
 
 
 @pytest.fixture(scope="module")
