@@ -56,10 +56,14 @@ def timings(cases: dict, x: np.ndarray, repeats: int, warmup: int = 3) -> dict:
     return results
 
 
+def medians(calls: dict) -> dict:
+    """Each case's median of `timings`' milliseconds; an exception as it is."""
+    return {name: value if isinstance(value, Exception) else statistics.median(value) for name, value in calls.items()}
+
+
 def interleaved(cases: dict, x: np.ndarray, repeats: int, warmup: int = 3) -> dict:
     """Median milliseconds of each `case(x)`, timed as `timings` times them; an exception as it is."""
-    return {name: value if isinstance(value, Exception) else statistics.median(value)
-            for name, value in timings(cases, x, repeats, warmup).items()}
+    return medians(timings(cases, x, repeats, warmup))
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -175,7 +179,7 @@ def _benchmark(folder: Path, repeats: int, batch: int, examples: int) -> dict:
     # every contender in turn, the same number of calls each: batch 1, then batches of exactly `batch`
     batch = min(batch, len(sample))
     calls = timings(latency, x[:1], repeats)
-    ms1 = {key: value if isinstance(value, Exception) else statistics.median(value) for key, value in calls.items()}
+    ms1 = medians(calls)
     ms_batch = interleaved(throughput, sample[:batch], max(5, repeats // 5))
     keras_row["latency_call_ms"] = ms1.pop("keras call")
     for row, key in zip(measured, ["keras predict"] + [row["path"] for row in measured[1:]]):

@@ -35,6 +35,9 @@ PARTIAL = ".partial"
 CONFIG_FILE = runs.CONFIG_FILE  # in the .partial folder: what --resume continues with
 BEST = "best.weights.h5"  # in checkpoints/: the weights of the best epoch so far
 WORKERS = ".workers"  # under the output folder: the resume state of the non-chief workers of a cluster
+# what a registry entry's recipe does not say
+RECIPE_DEFAULTS = {"epochs": 10, "batch_size": 128, "lr": 1e-3, "shift": 0, "crop": 0.0, "weight_decay": 0.0,
+                   "label_smoothing": 0.0}
 # what --resume takes from today's command line rather than from the interrupted run
 _NOT_SAVED = ("resume", "verbose", "callbacks", "overwrite", "name", "out", "strategy", "probe")
 
@@ -264,8 +267,7 @@ def _plan(config: TrainConfig, entry, kind: str, dist) -> _Plan:
     from zoo.training.distribute import mixed_policy
     from zoo.training.sharding import shards_for
 
-    recipe = {"epochs": 10, "batch_size": 128, "lr": 1e-3, "shift": 0, "crop": 0.0, "weight_decay": 0.0,
-              "label_smoothing": 0.0, **entry.recipe}
+    recipe = {**RECIPE_DEFAULTS, **entry.recipe}
 
     def chosen(option, key):  # the command line's value, else the recipe's (0 is a choice: "off")
         return recipe[key] if option is None else option
@@ -477,7 +479,8 @@ def train_config(config: TrainConfig) -> Run:
     _check(config)
     entry = _entry(config)
     root = runs.output_root(config.out)
-    probe_key = probe.cache_entry(entry.name, config.batch_size or entry.recipe.get("batch_size", 128),
+    batch_size = config.batch_size or {**RECIPE_DEFAULTS, **entry.recipe}["batch_size"]  # as _plan takes it
+    probe_key = probe.cache_entry(entry.name, batch_size,
                                   "mixed precision" if config.mixed_precision else None)
     speed = probe.decide(probe_key, config.probe)  # the cached choice, read before TensorFlow's pools are sized
     dist = make_distribution(config.strategy, speed.shards)  # before any other TensorFlow op

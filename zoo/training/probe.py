@@ -34,7 +34,6 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from zoo.errors import ConfigError
 from zoo.files import write_atomic
 from zoo.machine import cpu, cpu_cores
 
@@ -99,11 +98,11 @@ def _read_cache() -> dict:
 def decide(model: str, probe: bool = True) -> Speed:
     """The shards before TensorFlow's runtime starts: the user's switch, the cache (`model` is a
     cache_entry), or a probe to come."""
-    value = os.environ.get("ZOO_CPU_SHARDS", "").strip()
-    if value:
-        if not value.isdigit() or int(value) < 1:
-            raise ConfigError(f"ZOO_CPU_SHARDS must be a whole number >= 1 (1: off), got {value!r}")
-        return Speed(int(value), "ZOO_CPU_SHARDS", f"ZOO_CPU_SHARDS={value}: set by you, not probed")
+    from zoo.training.sharding import env_shards
+
+    asked = env_shards()
+    if asked is not None:
+        return Speed(asked, "ZOO_CPU_SHARDS", f"ZOO_CPU_SHARDS={asked}: set by you, not probed")
     cores = cpu_cores()
     if cores == 1:
         return Speed(1, "no-probe", "one core: nothing to split across")

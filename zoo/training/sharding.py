@@ -32,16 +32,23 @@ _k = keras()
 MIN_SHARD = 16  # examples: smaller shards spend more on per-op overhead than a core gives back
 
 
+def env_shards() -> int | None:
+    """ZOO_CPU_SHARDS as a number, None when it is unset or empty; one line when it is not a count."""
+    value = os.environ.get("ZOO_CPU_SHARDS", "").strip()
+    if not value:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise ConfigError(f"ZOO_CPU_SHARDS must be a whole number >= 1 (1: off), got {value!r}")
+    return int(value)
+
+
 def configure(gpu: bool, shards: int | None = None) -> int:
     """Size TensorFlow's thread pools for sharded training and return the shards the process
     can use: `shards` (zoo.training.probe decides it; default ZOO_CPU_SHARDS, else one per core)
     on a CPU-only machine, 1 (no sharding) with a GPU or when the runtime had already started
     with other pools."""
     if shards is None:
-        value = os.environ.get("ZOO_CPU_SHARDS", "").strip()
-        if value and (not value.isdigit() or int(value) < 1):
-            raise ConfigError(f"ZOO_CPU_SHARDS must be a whole number >= 1 (1: off), got {value!r}")
-        shards = int(value) if value else cpu_cores()
+        shards = env_shards() or cpu_cores()
     if gpu:
         shards = 1
     if shards == 1:
