@@ -95,6 +95,25 @@ def test_low_resolution_keeps_no_detail_finer_than_its_box():
     assert augment.low_resolution(_batch(block), 8).numpy()[0, 14, 14, 0] == pytest.approx(1.0, abs=0.01)
 
 
+@pytest.mark.parametrize("height, width, box", [(20, 6, (20, 15)), (6, 20, (15, 20)), (20, 10, (20, 20)),
+                                                (12, 12, (12, 12))])
+def test_square_box_stretches_the_shorter_side_up_to_its_limit(height, width, box):
+    # worked by hand: the shorter side grows to the longer, at most 2.5 times; the box ends up centred
+    bar = _bar(height=height, width=width)
+    bar = np.roll(bar, (3, -4), axis=(0, 1))  # off centre: the box's own centre is the one kept
+    out = augment.square_box(_batch(bar), 2.5).numpy()[0, ..., 0] > 0.5
+    rows, cols = np.flatnonzero(out.any(1)), np.flatnonzero(out.any(0))
+    assert (rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1) == pytest.approx(box, abs=1)
+    assert ((rows[0] + rows[-1]) / 2, (cols[0] + cols[-1]) / 2) == pytest.approx((13.5, 13.5), abs=0.6)
+    assert not augment.square_box(_batch(np.zeros((28, 28), np.float32)), 2.5).numpy().any()  # blank stays blank
+
+
+def test_binarize_splits_at_half_the_images_own_level():
+    image = np.array([[0.0, 0.1, 0.29], [0.3, 0.45, 0.6]], np.float32)  # brightest 0.6: the split at 0.3
+    out = augment.binarize(image[None, ..., None]).numpy()[0, ..., 0]
+    np.testing.assert_allclose(out, [[0.0, 0.0, 0.0], [0.6, 0.6, 0.6]])
+
+
 def test_the_preset_keeps_each_image_with_its_label():
     # 64 images, each a centred block of its own brightness: after the preset, the brightest pixel of
     # each still ranks the images in the same order (labels are not touched, so images must not move)
@@ -105,7 +124,7 @@ def test_the_preset_keeps_each_image_with_its_label():
     images[:, 8:20, 8:20, 0] = levels[:, None, None]
     quiet = augment.Preset(name="t", share=0.75, rest_shift=1, rotation=10, shear=0.1, scale=(0.9, 1.1), aspect=1.1, shift=2,
                            stroke=(0.2, 0.2, 0.2, 0.2, 0.2), low_resolution=0.0, box_sizes=(12, 16), blur=0.0,
-                           blur_sigma=(0.5, 1.0))
+                           blur_sigma=(0.5, 1.0), square=0.3, square_limit=2.0, binary=0.2)
     out = augment.apply(tf.constant(images), quiet, tf.constant([3, 4])).numpy()
     assert np.array_equal(np.argsort(out.max(axis=(1, 2, 3))), np.arange(64))
     again = augment.apply(tf.constant(images), quiet, tf.constant([3, 4])).numpy()
@@ -141,7 +160,8 @@ def test_the_card_records_the_preset_and_a_shift_still_works(tmp_path):
     assert hyper["augment"] == {"name": "handwriting", "rotation": 18.0, "shear": 0.3, "scale": [0.8, 1.1],
                                 "aspect": 1.5, "shift": 3.0, "stroke": [0.3, 0.2, 0.1, 0.2, 0.2], "low_resolution": 0.3,
                                 "box_sizes": [7, 16], "blur": 0.2, "blur_sigma": [0.5, 1.5], "share": 0.6,
-                                "rest_shift": 2, "jpeg": 0.15, "jpeg_quality": [30, 80]}
+                                "rest_shift": 2, "jpeg": 0.15, "jpeg_quality": [30, 80], "square": 0.5,
+                                "square_limit": 3.0, "binary": 0.1}
     shifted = train("lenet", augment=2, epochs=1, limit=1_000, out=str(tmp_path), verbose=0, calibrate=False)
     assert (shifted.card["hyperparameters"]["augment_preset"], shifted.card["hyperparameters"]["augment_shift"]) == (None, 2)
     assert "augment" not in shifted.card["hyperparameters"]
@@ -153,6 +173,8 @@ def test_shipped_digit_weights_were_trained_with_the_preset(name):
 
     card = pretrained.find(name).card
     assert card["hyperparameters"]["augment_preset"] == "handwriting"
+    # every number of the preset as it stands: weights trained before a change to it fail here
+    assert card["hyperparameters"]["augment"] == augment.PRESETS["handwriting"].to_dict()
     assert "--augment handwriting" in card["weights"]["recipe"]
     assert card.test_accuracy >= 0.991 and card.test_ece <= 0.015
 
