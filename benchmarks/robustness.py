@@ -1,18 +1,25 @@
 """Robustness: the shipped MNIST models on corrupted test digits and on real handwriting from elsewhere.
 
-    ZOO_DATA_DIR=../shared/data python benchmarks/robustness.py [--before REV] [--limit N] [--models ...]
+    ZOO_DATA_DIR=../shared/data python benchmarks/robustness.py [--before REV ...] [--limit N] [--models ...]
 
 In the spirit of MNIST-C (Mu & Gilmer, 2019): MNIST's test split is corrupted one way at a time and
 each model reads all of it. The models read the corrupted 28×28 arrays as they are, as they would
 from an app that already holds MNIST-form pixels; the photographed ones ("uneven light", "photo",
 "ruled paper") are whole pages read through `zoo.data.digits.to_mnist`, as `zoo predict` reads a
 photo. Each model is read twice: with the weights this checkout ships ("after") and with those
-of git revision --before ("before": the weights before the handwriting recipe), side by side.
+of each git revision --before names (by default the weights before the handwriting recipe, and
+those of its first version), side by side.
 
 Real handwriting from outside MNIST: scikit-learn's copy of the UCI "Optical Recognition of
 Handwritten Digits" test set (Alpaydin & Kaynak, 1998; 1,797 digits by 43 writers, 32×32 bitmaps
 reduced to 8×8 blocks of 0-16), read through `to_mnist` as a user's 8×8 image file would be. It
 is there when scikit-learn is installed (`pip install scikit-learn`; not a dependency of zoo).
+More sets, when given their files (none ships with zoo: download them from the UCI Machine Learning
+Repository and a copy of usps.h5): `--optdigits optdigits.tra` (UCI's training part, 3,823 digits
+by 30 other writers), `--semeion semeion.data` (Semeion Handwritten Digit,
+1,593 digits by ~80 writers, bilevel 16×16, each stretched to fill its box) and `--usps usps.h5`
+(USPS test split, 2,007 digits from postal envelopes, 16×16 greys). Like the UCI digits, they are
+read through `to_mnist` as a user's image files would be, and no model was trained on any of them.
 """
 
 from __future__ import annotations
@@ -28,7 +35,9 @@ import numpy as np
 from _machine import describe
 
 ROOT = Path(__file__).resolve().parents[1]
-BEFORE = "93c9095"  # the last commit whose weights were trained with 2-pixel shifts alone
+# the last commit whose weights were trained with 2-pixel shifts alone, and the last with the first
+# handwriting preset (before its squared boxes and bilevel scans)
+BEFORE = ("93c9095", "4b2bea9")
 MODELS = ("lenet5", "mnist_cnn", "mnist_cnn_dropout")
 GOAL, GOAL_8PX = 0.97, 0.90
 
@@ -126,39 +135,85 @@ PHOTOGRAPHED = {
 CORRUPTIONS.update(PHOTOGRAPHED)
 
 
-def real_handwriting():
-    """UCI optical digits (scikit-learn's copy): (8×8 images as 0-255 MNIST-form pixels, labels), or None."""
+def _read_as_files(images):
+    """Each image brought into MNIST's form by to_mnist, as `zoo predict` reads a user's image file."""
+    from zoo.data.digits import to_mnist
+
+    return np.stack([to_mnist(image).pixels for image in images])
+
+
+def uci_digits():
+    """UCI optical digits (scikit-learn's copy): (8×8 images as 0-255 pixels, labels), or None."""
     try:
         from sklearn.datasets import load_digits
     except ImportError:
         return None
-    from zoo.data.digits import to_mnist
-
     digits = load_digits()
-    images = np.rint(digits.images * (255 / 16)).astype(np.uint8)
-    return np.stack([to_mnist(image).pixels for image in images]), digits.target
+    return np.rint(digits.images * (255 / 16)).astype(np.uint8), digits.target
 
 
-def _models(names, revision: str | None):
-    """model name -> (before, after) Keras models: the shipped weights, and those at `revision`."""
+def optdigits(path):
+    """A UCI optical digits file as UCI gives it (optdigits.tra: 3,823 digits by 30 writers other than
+    the test set's 43): per line 64 counts of 0-16, then the label."""
+    rows = np.loadtxt(path, delimiter=",", dtype=np.int64)
+    return np.rint(rows[:, :64].reshape(-1, 8, 8) * (255 / 16)).astype(np.uint8), rows[:, 64]
+
+
+def semeion(path):
+    """The Semeion Handwritten Digit set (Tactile Srl and Semeion, 1994; UCI, CC BY 4.0): 1,593 digits
+    by about 80 people, each written twice (once carefully, once fast), scanned, stretched to fill a
+    16×16 box and thresholded. A line: 256 pixels (0/1), then the label one-hot in 10 columns."""
+    rows = np.loadtxt(path, usecols=range(266))
+    return (rows[:, :256].reshape(-1, 16, 16) * 255).astype(np.uint8), rows[:, 256:].argmax(1)
+
+
+def usps(path):
+    """USPS test split (Hull, 1994): 2,007 digits from envelopes scanned by the US Postal Service,
+    deslanted and size-normalized to 16×16 greys, as the usps.h5 copy (test/data in 0-1) holds them."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        return (np.rint(f["test/data"][:] * 255).reshape(-1, 16, 16).astype(np.uint8), f["test/target"][:])
+
+
+def real_handwriting(args):
+    """(row name, MNIST-form images, labels) of each real set at hand."""
+    sets = []
+    uci = uci_digits()
+    if uci is not None:
+        sets.append(("real: UCI optical digits, 8×8 (1,797, 43 writers)", *uci))
+    if args.optdigits:
+        images, labels = optdigits(args.optdigits)
+        sets.append((f"real: UCI optical digits, {Path(args.optdigits).name} ({len(labels):,})", images, labels))
+    if args.semeion:
+        sets.append(("real: Semeion, 16×16 bilevel (1,593, ~80 writers)", *semeion(args.semeion)))
+    if args.usps:
+        sets.append(("real: USPS test, 16×16 (2,007, postal envelopes)", *usps(args.usps)))
+    return [(name, _read_as_files(images), labels) for name, images, labels in sets]
+
+
+def _models(names, revisions):
+    """model name -> Keras models: those with the weights at each revision (None where a revision has
+    none), then the shipped weights."""
     import zoo
 
     models = {}
     for name in names:
-        after = zoo.create_model(name, weights="mnist")
-        before = None
-        if revision:
+        earlier = []
+        for revision in revisions:
             path = f"zoo/weights/{name}.mnist.weights.h5"
             blob = subprocess.run(["git", "-C", str(ROOT), "show", f"{revision}:{path}"], capture_output=True)
+            model = None
             if blob.returncode == 0:
                 with tempfile.NamedTemporaryFile(suffix=".weights.h5") as f:
                     f.write(blob.stdout)
                     f.flush()
-                    before = zoo.create_model(name)
-                    before.load_weights(f.name)
+                    model = zoo.create_model(name)
+                    model.load_weights(f.name)
             else:
-                print(f"  (no {path} at {revision}: 'before' left out)", file=sys.stderr)
-        models[name] = (before, after)
+                print(f"  (no {path} at {revision}: left out)", file=sys.stderr)
+            earlier.append(model)
+        models[name] = (*earlier, zoo.create_model(name, weights="mnist"))
     return models
 
 
@@ -169,18 +224,22 @@ def _accuracy(model, x, y) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--before", default=BEFORE, help="git revision of the earlier weights ('' to skip)")
+    parser.add_argument("--before", nargs="*", default=list(BEFORE),
+                        help="git revisions of earlier weights, each a column (none: the shipped weights alone)")
     parser.add_argument("--limit", type=int, default=10_000, help="MNIST test digits per corruption")
     parser.add_argument("--photos", type=int, default=2_000,
                         help="test digits per photographed set (a page takes ~15 ms to make and read)")
     parser.add_argument("--models", nargs="+", default=list(MODELS))
+    parser.add_argument("--optdigits", metavar="FILE", help="optdigits.tra (UCI's training part: other writers)")
+    parser.add_argument("--semeion", metavar="FILE", help="semeion.data (UCI's Semeion Handwritten Digit)")
+    parser.add_argument("--usps", metavar="FILE", help="usps.h5 (USPS digits: test/data, test/target)")
     args = parser.parse_args()
     print(describe())
     from zoo.data.datasets import load_dataset
 
     mnist = load_dataset("mnist", kind="image")
     x, y = mnist.x_test[: args.limit, :, :, 0], mnist.y_test[: args.limit]
-    models = _models(args.models, args.before or None)
+    models = _models(args.models, args.before)
     sets = []
     for name, corrupt in CORRUPTIONS.items():
         start = time.perf_counter()
@@ -190,11 +249,10 @@ def main() -> int:
             made, refused = made
         sets.append((name, np.clip(np.rint(made), 0, 255).astype(np.uint8), y[: len(made)], refused,
                      time.perf_counter() - start))
-    real = real_handwriting()
-    if real is not None:
-        sets.append(("real: UCI optical digits, 8×8 (1,797, 43 writers)", real[0], real[1], 0, 0.0))
+    sets += [(name, images, labels, 0, 0.0) for name, images, labels in real_handwriting(args)]
 
-    header = f"| corruption | {' | '.join(f'{m} before | {m} after' for m in args.models)} | goal |"
+    columns = [*(f"at {revision}" for revision in args.before), "now"]
+    header = f"| corruption | {' | '.join(f'{m} {c}' for m in args.models for c in columns)} | goal |"
     print(header)
     print("|" + "---|" * (header.count("|") - 1))
     misses = 0
@@ -202,15 +260,15 @@ def main() -> int:
         goal = GOAL_8PX if "8 px" in name else GOAL
         cells = []
         for model in args.models:
-            before, after = models[model]
-            b = _accuracy(before, images, labels) if before is not None else None
-            a = _accuracy(after, images, labels)
+            *earlier, now = models[model]
+            a = _accuracy(now, images, labels)
             misses += name != "clean" and a < goal
-            cells += ["-" if b is None else f"{b:.2%}", f"**{a:.2%}**" if a >= goal else f"{a:.2%}"]
+            cells += ["-" if m is None else f"{_accuracy(m, images, labels):.2%}" for m in earlier]
+            cells.append(f"**{a:.2%}**" if a >= goal else f"{a:.2%}")
         note = f" ({refused} refused)" if refused else ""
         print(f"| {name}{note} | {' | '.join(cells)} | {'-' if name == 'clean' else f'>= {goal:.0%}'} |")
     print(f"\n{len(x):,} MNIST test digits per corruption ({min(args.photos, len(x)):,} photographed); {misses} model-corruption pairs under their goal "
-          "(after). Bold: goal met.")
+          "(now). Bold: goal met.")
     return 0
 
 
