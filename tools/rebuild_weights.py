@@ -41,7 +41,7 @@ def write_tflite(weights: Weights) -> Path:
 # does beyond MNIST (benchmarks/robustness.py: before/after); the preset makes each epoch harder, so
 # they get more of them. LeNet-5 with the preset, 15 / 30 / 50 epochs (MNIST test; UCI's 8x8 test digits;
 # Semeion; diagonal 3-px shifts): 99.26 / 99.48 / 99.44%; 96.22 / 96.88 / 97.11%; 88.83 / 89.83 /
-# 90.40%; 96.90 / 97.90 / 98.20%: every figure still rising at 50, so the CNNs get 40 (from 20 and 15).
+# 90.40%; 96.90 / 97.90 / 98.20%: the real sets and shifts still rising at 50, so the CNNs get 40 (from 20 and 15).
 RECIPES = {
     "lenet5.mnist": {"augment": "handwriting", "epochs": 50},
     "mnist_cnn.mnist": {"augment": "handwriting", "epochs": 40},
