@@ -262,6 +262,16 @@ def _chunks(batch, shares):
     return [(edges[i], edges[i + 1]) for i in range(len(shares))]
 
 
+def _by_shares(x, turn, shares, ops):
+    """x rolled by `turn` along the batch, each run of positions `shares` give through its op (None: as
+    it is), then rolled back: which images an op gets changes per batch, and they stay in the labels' order."""
+    import tensorflow as tf
+
+    x = tf.roll(x, turn, axis=0)
+    x = tf.concat([op(x[a:b]) if op else x[a:b] for op, (a, b) in zip(ops, _chunks(tf.shape(x)[0], shares))], axis=0)
+    return tf.roll(x, -turn, axis=0)
+
+
 def apply(images, p: Preset, seed):
     """A batch (B, H, W, 1) of 0-1 images, light ink on black, each drawn anew from the preset."""
     import tensorflow as tf
@@ -273,9 +283,7 @@ def apply(images, p: Preset, seed):
     if p.square:  # before the affine map, so that a squared digit is still turned, sheared and moved;
         # at the front of the batch, and the stroke shares below start there: rolled first, as below
         turn = tf.cast(tf.random.stateless_uniform([], seed=seeds[3]) * tf.cast(drawn, tf.float32), tf.int32)
-        x = tf.roll(x, turn, axis=0)
-        (a, b), (c, d) = _chunks(drawn, (p.square, 1 - p.square))
-        x = tf.roll(tf.concat([square_box(x[a:b], p.square_limit), x[c:d]], axis=0), -turn, axis=0)
+        x = _by_shares(x, turn, (p.square, 1 - p.square), (lambda part: square_box(part, p.square_limit), None))
     x = _random_affine(x, p, seeds[0])
     x = tf.concat([stroke(x[a:b], pixels) for pixels, (a, b) in zip((-2, -1, 0, 1, 2), _chunks(drawn, p.stroke))],
                   axis=0)
@@ -283,15 +291,12 @@ def apply(images, p: Preset, seed):
     # rolled by a random count (and back after), so that which stroke a blurred or reduced image has changes per batch
     draws = tf.random.stateless_uniform([4], seed=seeds[1])
     roll = tf.cast(draws[0] * tf.cast(drawn, tf.float32), tf.int32)
-    x = tf.roll(x, roll, axis=0)
     low, high = p.box_sizes
     box = low + draws[1] * (high - low)
     lo, hi = p.blur_sigma
     worst, best = p.jpeg_quality
     quality = tf.cast(tf.round(worst + draws[3] * (best - worst)), tf.int32)
-    (a, b), (c, d), (e, f), (g, h), (i, j) = _chunks(
-        drawn, (p.low_resolution, p.blur, p.jpeg, p.binary, 1 - p.low_resolution - p.blur - p.jpeg - p.binary))
-    x = tf.concat([low_resolution(x[a:b], box), blur(x[c:d], lo + draws[2] * (hi - lo)), jpeg(x[e:f], quality),
-                   binarize(x[g:h]), x[i:j]], axis=0)
-    x = tf.roll(x, -roll, axis=0)  # back in the labels' order
+    x = _by_shares(x, roll, (p.low_resolution, p.blur, p.jpeg, p.binary, 1 - p.low_resolution - p.blur - p.jpeg - p.binary),
+                   (lambda part: low_resolution(part, box), lambda part: blur(part, lo + draws[2] * (hi - lo)),
+                    lambda part: jpeg(part, quality), binarize, None))
     return tf.concat([tf.clip_by_value(x, 0.0, 1.0), rest], axis=0)
