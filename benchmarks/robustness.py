@@ -142,6 +142,11 @@ def _read_as_files(images):
     return np.stack([to_mnist(image).pixels for image in images])
 
 
+def _from_counts(counts):
+    """UCI's 8×8 blocks of 0-16 set pixels as 0-255 greys."""
+    return np.rint(counts * (255 / 16)).astype(np.uint8)
+
+
 def uci_digits():
     """UCI optical digits (scikit-learn's copy): (8×8 images as 0-255 pixels, labels), or None."""
     try:
@@ -149,14 +154,14 @@ def uci_digits():
     except ImportError:
         return None
     digits = load_digits()
-    return np.rint(digits.images * (255 / 16)).astype(np.uint8), digits.target
+    return _from_counts(digits.images), digits.target
 
 
 def optdigits(path):
     """A UCI optical digits file as UCI gives it (optdigits.tra: 3,823 digits by 30 writers other than
     the test set's 43): per line 64 counts of 0-16, then the label."""
     rows = np.loadtxt(path, delimiter=",", dtype=np.int64)
-    return np.rint(rows[:, :64].reshape(-1, 8, 8) * (255 / 16)).astype(np.uint8), rows[:, 64]
+    return _from_counts(rows[:, :64].reshape(-1, 8, 8)), rows[:, 64]
 
 
 def semeion(path):
